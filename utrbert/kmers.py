@@ -260,17 +260,18 @@ _CODE_TABLE[ord("t")] = _CODE_TABLE[ord("U")]
 del _code, _digit, _base
 
 
-def sequence_codes(sequence: str | bytes, record_id: str | int | None = None) -> np.ndarray:
+def sequence_codes(sequence: str | bytes, record_id: str | int | None = None, strict: bool = True) -> np.ndarray:
     """Per-nucleotide digit codes (A=0, U/T=1, C=2, G=3, ambiguity code=-1) of an un-normalized sequence.
 
-    Whitespace must already be removed; any other non-nucleotide character raises.
+    Whitespace must already be removed; any other non-nucleotide character raises (or, with
+    ``strict=False``, gets the code -2).
 
     >>> sequence_codes("AuCgTN").tolist()
     [0, 1, 2, 3, 1, -1]
     """
     raw = sequence.encode("ascii", errors="replace") if isinstance(sequence, str) else sequence
     codes = _CODE_TABLE[np.frombuffer(raw, dtype=np.uint8)]
-    if codes.size and codes.min() == -2:
+    if strict and codes.size and codes.min() == -2:
         pos = int(np.argmax(codes == -2))
         char = raw[pos : pos + 1].decode("ascii", errors="replace")
         raise SequenceError(f"{_name(record_id)}: character {char!r} at position {pos} is not a nucleotide code")

@@ -203,46 +203,48 @@ class KmerTokenizer(PreTrainedTokenizer):
         >>> enc.token_ids("a").tolist(), enc.token_ids("b").tolist()
         ([16, 50, 57], [16, 50])
         """
-        names = list(ids) if ids is not None else [f"#{i}" for i in range(len(sequences))]
+        names = list(ids) if ids is not None else ["#%d" % i for i in range(len(sequences))]
         if len(names) != len(sequences):
             raise ValueError(f"{len(sequences)} sequences but {len(names)} ids")
-        if len(set(names)) != len(names):
+        if ids is not None and len(set(names)) != len(names):
             seen: set[str] = set()
             duplicate = next(name for name in names if name in seen or seen.add(name))  # type: ignore[func-returns-value]
             raise ValueError(f"duplicate record id {duplicate!r}")
-        if any(not isinstance(text, str) for text in sequences):
-            position = next(i for i, text in enumerate(sequences) if not isinstance(text, str))
-            raise SequenceError(
-                f"record {names[position]!r}: expected a string, got {type(sequences[position]).__name__}"
-            )
         cleaned = list(sequences)
-        joined = "".join(cleaned)
-        if input_format == "kmers" or _HAS_SPACE.search(joined):
+        try:
+            joined = "".join(cleaned)
+        except TypeError:
+            position = next(i for i, text in enumerate(cleaned) if not isinstance(text, str))
+            raise SequenceError(
+                f"record {names[position]!r}: expected a string, got {type(cleaned[position]).__name__}"
+            ) from None
+        buffer = joined.encode("ascii", errors="replace")
+        codes = sequence_codes(buffer, strict=False)
+        if input_format == "kmers" or (codes.size and codes.min() == -2):
+            # whitespace (pre-tokenized k-mers, wrapped lines) or a bad character: the per-record slow path
             cleaned = [
                 parse_sequence(text, self.k, record_id=name, input_format=input_format)
                 if input_format == "kmers" or _HAS_SPACE.search(text)
                 else text
                 for name, text in zip(names, cleaned)
             ]
-            joined = "".join(cleaned)
-        lengths = np.fromiter((len(s) for s in cleaned), dtype=np.int64, count=len(cleaned))
+            for name, text in zip(names, cleaned):  # names the record of any remaining bad character
+                sequence_codes(text, record_id=name)
+            buffer = "".join(cleaned).encode("ascii", errors="replace")
+            codes = sequence_codes(buffer)
+        lengths = np.fromiter(map(len, cleaned), dtype=np.int64, count=len(cleaned))
         short = np.flatnonzero(lengths < self.k)
         if short.size:
             first = int(short[0])
             what = "empty sequence" if lengths[first] == 0 else f"sequence of {lengths[first]} nt is shorter than k={self.k}"
             raise SequenceError(f"record {names[first]!r}: {what}")
-        buffer = joined.encode("ascii", errors="replace")
-        starts = np.concatenate([[0], np.cumsum(lengths)])
-        try:
-            codes = sequence_codes(buffer)
-        except SequenceError:
-            for name, text in zip(names, cleaned):  # error path only: name the record and its position
-                sequence_codes(text, record_id=name)
-            raise
         all_ids = kmer_ids(codes, self.k)
         n_kmers = lengths - self.k + 1
-        # k-mer i of a record starts at starts[r] + i; drop the k-1 windows that cross into the next record
-        keep = np.repeat(starts[:-1], n_kmers) + _ragged_arange(n_kmers)
+        # k-mers starting in the last k-1 positions of a record cross into the next one: drop those
+        keep = np.ones(all_ids.shape[0], dtype=bool)
+        ends = np.cumsum(lengths)[:-1]
+        for back in range(1, self.k):
+            keep[ends - back] = False
         flat = all_ids[keep]
         offsets = np.concatenate([[0], np.cumsum(n_kmers)])
         return KmerEncoding(
