@@ -17,22 +17,16 @@ import argparse
 import json
 import logging
 import os
-import platform
-import subprocess
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import tokenizers
-import torch
-import transformers
 from transformers import BertTokenizer
 
-import utrbert
 from utrbert import KmerTokenizer
 from utrbert.kmers import kmer_vocab, sliding_windows
+from utrbert.provenance import environment
 
 logger = logging.getLogger("benchmarks.tokenizer_throughput")
 RESULTS = Path(__file__).resolve().parent / "results" / "tokenizer_throughput.json"
@@ -71,32 +65,6 @@ def best_time(function: Callable[[], object], repeats: int) -> tuple[float, obje
         result = function()
         best = min(best, time.perf_counter() - start)
     return best, result
-
-
-def environment() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {
-        "device": f"CPU: {cpu} ({os.cpu_count()} logical cores)",
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "tokenizers": tokenizers.__version__,
-        "utrbert": utrbert.__version__,
-        "git_commit": commit,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 def run(data_dir: Path | None, n: int, repeats: int, ks: list[int], seed: int) -> dict:

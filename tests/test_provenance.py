@@ -1,0 +1,34 @@
+"""Provenance records: context names profile, data kind and device; results files are strict JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from utrbert.provenance import DEMO_MARKER, context_markdown, run_context, write_results
+
+
+def test_synthetic_data_is_flagged_on_the_page_and_in_the_record(tmp_path: Path) -> None:
+    real = run_context("cpu", tmp_path)
+    assert not real["synthetic_data"]
+    assert "not results" not in context_markdown(real)
+    (tmp_path / DEMO_MARKER).write_text("synthetic", encoding="utf-8")
+    demo = run_context("smoke", tmp_path)
+    assert demo["synthetic_data"]
+    assert context_markdown(demo).startswith("**Synthetic demo data")
+    assert demo["device"].startswith(("CPU:", "GPU:"))
+    assert demo["transformers"] != "not installed"
+
+
+def test_results_are_written_as_strict_json_with_context(tmp_path: Path) -> None:
+    context = run_context("cpu", None)
+    path = write_results(tmp_path / "results", "01_data", {"n": np.int64(3), "auc": float("nan")}, context)
+    record = json.loads(path.read_text(encoding="utf-8"))
+    assert path.name == "01_data.json"
+    assert record["values"] == {"n": 3, "auc": None}
+    assert record["context"]["profile"] == "cpu"
+    with pytest.raises(TypeError):
+        write_results(tmp_path, "bad", {"x": object()}, context)
