@@ -28,6 +28,7 @@ import numpy as np
 __all__ = [
     "SPECIAL_TOKENS",
     "NUCLEOTIDES",
+    "IUPAC_BASES",
     "IUPAC_CODES",
     "SUPPORTED_K",
     "SequenceError",
@@ -49,7 +50,13 @@ SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 NUCLEOTIDES = "AUCG"
 """Nucleotide order of the original vocabulary (``itertools.product("AUCG", repeat=k)``)."""
 
-IUPAC_CODES = frozenset("ACGUTNRYSWKMBDHV")
+IUPAC_BASES: dict[str, str] = {
+    "A": "A", "C": "C", "G": "G", "U": "U", "T": "U", "R": "AG", "Y": "CU", "S": "CG", "W": "AU", "K": "GU",
+    "M": "AC", "B": "CGU", "D": "AGU", "H": "ACU", "V": "ACG", "N": "ACGU",
+}  # fmt: skip
+"""RNA bases meant by each IUPAC nucleotide code (T read as U)."""
+
+IUPAC_CODES = frozenset(IUPAC_BASES)
 """Accepted nucleotide codes (upper case). Any k-mer with a code outside ``ACGU`` maps to ``[UNK]``."""
 
 SUPPORTED_K: tuple[int, ...] = (3, 4, 5, 6)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .kmers import IUPAC_BASES
 from .records import SequenceRecord
 from .tokenization import KmerTokenizer
 
@@ -21,6 +22,8 @@ __all__ = [
     "kmer_counts",
     "kmer_enrichment",
     "ambiguous_by_label",
+    "positional_frequencies",
+    "motif_match_fraction",
 ]
 
 _LETTERS = ("A", "C", "G", "U")
@@ -136,3 +139,36 @@ def kmer_enrichment(
     )
     table.index.name = "kmer"
     return table.sort_values("log2_ratio", ascending=False)
+
+
+def positional_frequencies(sequences: Sequence[str]) -> pd.DataFrame:
+    """Per-position frequency of A, C, G, U over equal-length sequences (rows: positions from 0).
+
+    >>> positional_frequencies(["AC", "AG"]).loc[1].to_dict()
+    {'A': 0.0, 'C': 0.5, 'G': 0.5, 'U': 0.0}
+    """
+    if not sequences:
+        raise ValueError("no sequences")
+    length = len(sequences[0])
+    if any(len(s) != length for s in sequences):
+        raise ValueError("positional frequencies need sequences of equal length")
+    matrix = np.frombuffer("".join(sequences).encode("ascii"), dtype=np.uint8).reshape(len(sequences), length)
+    return pd.DataFrame({letter: (matrix == ord(letter)).mean(axis=0) for letter in _LETTERS})
+
+
+def motif_match_fraction(sequences: Sequence[str], pattern: str, start: int) -> float:
+    """Fraction of sequences whose substring at ``start`` matches an IUPAC ``pattern`` (e.g. DRACH).
+
+    >>> motif_match_fraction(["GGACU", "GGACA", "CCACU"], "DRACH", 0)
+    0.6666666666666666
+    """
+    if not sequences:
+        raise ValueError("no sequences")
+    allowed = [set(IUPAC_BASES[code]) for code in pattern.upper()]
+    hits = 0
+    for sequence in sequences:
+        window = sequence[start : start + len(pattern)]
+        if len(window) == len(pattern) and all(base in ok for base, ok in zip(window, allowed)):
+            hits += 1
+    return hits / len(sequences)
+
