@@ -1,0 +1,122 @@
+"""Figures for the book's chapters; every function draws on a given or new Axes and returns it.
+
+Logos are drawn locally (no web services). Colours follow one nucleotide palette throughout the book.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+__all__ = [
+    "NUCLEOTIDE_COLOURS",
+    "plot_label_balance",
+    "plot_length_distributions",
+    "plot_composition",
+    "plot_positional_frequencies",
+    "plot_top_kmers",
+    "plot_label_cooccurrence",
+]
+
+NUCLEOTIDE_COLOURS = {"A": "#2ca02c", "C": "#1f77b4", "G": "#ff7f0e", "U": "#d62728", "other": "#7f7f7f"}
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (6, 4)) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=size)
+    return ax
+
+
+def plot_label_balance(fractions: pd.Series, ax: Axes | None = None, title: str = "") -> Axes:
+    """Horizontal bars of the positive fraction per data set (or label)."""
+    ax = _axes(ax, (6, max(2.5, 0.22 * len(fractions))))
+    ax.barh(fractions.index.astype(str), fractions.to_numpy(), color="#4c72b0")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("positive fraction")
+    ax.set_title(title)
+    return ax
+
+
+def plot_length_distributions(
+    lengths: Mapping[str, Sequence[int]], ax: Axes | None = None, log: bool = True, bins: int = 60
+) -> Axes:
+    """Overlaid length histograms, one per named group (log-spaced bins by default)."""
+    ax = _axes(ax)
+    values = [np.asarray(v) for v in lengths.values()]
+    low, high = min(v.min() for v in values), max(v.max() for v in values)
+    edges = np.geomspace(max(low, 1), high + 1, bins) if log else np.linspace(low, high + 1, bins)
+    for name, v in zip(lengths, values):
+        ax.hist(v, bins=edges, histtype="step", linewidth=1.5, label=f"{name} (n={len(v):,})")
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel("length (nt)")
+    ax.set_ylabel("sequences")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_composition(composition: pd.DataFrame, ax: Axes | None = None, title: str = "") -> Axes:
+    """Stacked bars of nucleotide fractions; rows are groups, columns A, C, G, U (and ``other``)."""
+    ax = _axes(ax, (6, max(2.5, 0.3 * len(composition))))
+    left = np.zeros(len(composition))
+    for column in composition.columns:
+        values = composition[column].to_numpy()
+        ax.barh(composition.index.astype(str), values, left=left, color=NUCLEOTIDE_COLOURS.get(column), label=column)
+        left += values
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fraction of nucleotides")
+    ax.legend(ncol=len(composition.columns), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.set_title(title, pad=24)
+    return ax
+
+
+def plot_positional_frequencies(
+    frequencies: Mapping[str, pd.DataFrame], centre: int, ax: Axes | None = None, flank: int = 10
+) -> Axes:
+    """Per-position nucleotide frequency around a centre, one line style per group (e.g. sites vs non-sites)."""
+    ax = _axes(ax, (7, 3.5))
+    styles = ["-", "--", ":", "-."]
+    for (name, table), style in zip(frequencies.items(), styles):
+        window = table.loc[centre - flank : centre + flank]
+        offsets = window.index.to_numpy() - centre
+        for letter in ("A", "C", "G", "U"):
+            ax.plot(offsets, window[letter], style, color=NUCLEOTIDE_COLOURS[letter], label=f"{letter} {name}")
+    ax.axvline(0, color="black", linewidth=0.5)
+    ax.set_xlabel("position relative to the candidate A")
+    ax.set_ylabel("frequency")
+    ax.legend(ncol=2, fontsize="small", frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
+    return ax
+
+
+def plot_top_kmers(enrichment: pd.DataFrame, n: int = 15, ax: Axes | None = None, title: str = "") -> Axes:
+    """Bars of the ``n`` most enriched k-mers (``log2_ratio`` column of :func:`kmer_enrichment`)."""
+    ax = _axes(ax, (4, 0.25 * n + 1))
+    top = enrichment.head(n)
+    ax.barh(top.index.astype(str), top["log2_ratio"].to_numpy(), color="#8172b2")
+    ax.invert_yaxis()
+    ax.set_xlabel("log2 frequency ratio, positives / negatives")
+    ax.set_title(title)
+    return ax
+
+
+def plot_label_cooccurrence(labels: np.ndarray, names: Sequence[str], ax: Axes | None = None) -> Axes:
+    """Heatmap of P(column label | row label) for a 0/1 label matrix (records x labels)."""
+    ax = _axes(ax, (5.5, 4.5))
+    labels = np.asarray(labels, dtype=float)
+    together = labels.T @ labels
+    conditional = together / np.maximum(np.diag(together)[:, None], 1)
+    image = ax.imshow(conditional, vmin=0, vmax=1, cmap="viridis")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            colour = "white" if conditional[i, j] < 0.6 else "black"
+            ax.text(j, i, f"{conditional[i, j]:.2f}", ha="center", va="center", fontsize=8, color=colour)
+    ax.figure.colorbar(image, ax=ax, label="P(column | row)")
+    return ax
