@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from transformers import BertTokenizer
+from transformers import BertTokenizer, PreTrainedTokenizer
 
 from utrbert import KmerTokenizer
 from utrbert.kmers import SUPPORTED_K, SequenceError, kmer_vocab, seq_to_kmers
@@ -64,6 +64,15 @@ def test_generated_vocabulary_equals_original_vocab_file(k: int) -> None:
     assert kmer_vocab(k) == vocab_for(k)
     tokenizer = KmerTokenizer.from_vocab_file(ORIGINAL_VOCAB_DIR / f"vocab-{k}.txt")
     assert tokenizer.k == k
+
+
+def test_is_a_hugging_face_tokenizer_returning_ids_and_attention_mask() -> None:
+    tokenizer = KmerTokenizer(k=3)
+    assert isinstance(tokenizer, PreTrainedTokenizer)
+    batch = tokenizer(["ACGUA", "ACGU"], padding=True, return_tensors="pt")
+    assert batch["input_ids"].tolist() == [[2, 16, 50, 57, 3], [2, 16, 50, 3, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]
+    assert tokenizer.decode(batch["input_ids"][1], skip_special_tokens=True) == "ACG CGU"
 
 
 def test_raw_and_pretokenized_inputs_give_identical_ids() -> None:
