@@ -1,0 +1,55 @@
+# utrbert: one make target per README command.
+#   make book                 install .venv if needed, render the executed chapters in book/ into _build/html
+#   make test                 unit tests + doctests, smoke run of every chapter, warnings-as-errors book build
+#   make chapters PROFILE=cpu rerun every chapter on real data (UTRBERT_DATA) into book/, then rebuild the book
+# GNU make. Every recipe runs in bash with -e -o pipefail, so any failing command fails the target.
+
+SHELL := bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := book
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROFILE ?= cpu
+SMOKE_OUT := scratch/smoke
+
+# The install stamp is keyed on the content of requirements.txt and pyproject.toml: pip runs again only when
+# one of them changes (or the venv is new), not whenever a checkout touches their modification times.
+REQ_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.utrbert-installed-$(REQ_HASH)
+
+# Render book/ (pre-executed notebooks, execute_notebooks: off) from clean; -W: warnings are errors.
+JB_BUILD := rm -rf _build && $(BIN)/jupyter-book build -W -n --keep-going .
+
+.PHONY: book test chapters clean help
+
+help:
+	@sed -n '2,4p' Makefile
+
+$(STAMP):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	rm -f $(VENV)/.utrbert-installed-*
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+book: $(STAMP)
+	$(JB_BUILD)
+	@echo "book: _build/html/index.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+	rm -rf $(SMOKE_OUT)
+	$(BIN)/python -m utrbert book --profile smoke --out $(SMOKE_OUT)
+	$(JB_BUILD)
+
+chapters: $(STAMP)
+	@test -n "$$UTRBERT_DATA" || { echo "make chapters: set UTRBERT_DATA to the data directory (layout of ../shared/data)" >&2; exit 1; }
+	$(BIN)/python -m utrbert book --profile $(PROFILE) --out book
+	$(JB_BUILD)
+
+clean:
+	rm -rf _build scratch

@@ -1,0 +1,58 @@
+"""Shared pytest set-up: a headless matplotlib backend and skips for real-data and GPU tests.
+
+Markers (declared in pyproject.toml):
+
+* ``realdata``: skipped unless ``UTRBERT_DATA`` names an existing directory; use the ``real_data_dir``
+  fixture to get it.
+* ``gpu``: skipped unless torch sees a CUDA device (torch is imported only when such a test is collected).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Before anything imports matplotlib: never open windows, in tests or in doctests collected after this file.
+os.environ["MPLBACKEND"] = "Agg"
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _real_data_dir() -> Path | None:
+    """The directory named by ``UTRBERT_DATA``, or None when unset or missing."""
+    value = os.environ.get("UTRBERT_DATA")
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``realdata`` tests without data and ``gpu`` tests without CUDA."""
+    if _real_data_dir() is None:
+        skip = pytest.mark.skip(reason="needs real data: set UTRBERT_DATA to the data directory")
+        for item in items:
+            if item.get_closest_marker("realdata") is not None:
+                item.add_marker(skip)
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if gpu_items:
+        import torch
+
+        if not torch.cuda.is_available():
+            skip = pytest.mark.skip(reason="needs a CUDA device")
+            for item in gpu_items:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository root (the directory holding ``_toc.yml``)."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real data directory from ``UTRBERT_DATA``; the test is skipped when it is unset."""
+    path = _real_data_dir()
+    if path is None:
+        pytest.skip("needs real data: set UTRBERT_DATA to the data directory")
+    return path

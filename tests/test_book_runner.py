@@ -1,0 +1,243 @@
+"""The papermill runner (utrbert.book) on throwaway notebooks in a throwaway repository."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+import utrbert.book as book
+from utrbert.__main__ import main
+from utrbert.book import (
+    BookError,
+    ChapterExecutionError,
+    ProfileError,
+    chapters_from_toc,
+    declared_parameters,
+    load_profile,
+    run_chapters,
+)
+
+# A chapter that records the parameters it received, its working directory and its interpreter.
+RECORDER = """
+import json, os, pathlib, sys
+record = {"seed": seed, "profile": profile, "cwd": os.getcwd(), "python": sys.executable}
+pathlib.Path(out_file).write_text(json.dumps(record))
+with open(log_file, "a") as fh:
+    fh.write(stem + "\\n")
+"""
+
+
+def _notebook(stem: str, parameters: str, body: str) -> nbformat.NotebookNode:
+    params = new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    return new_notebook(cells=[new_markdown_cell(f"# {stem}"), params, new_code_cell(body)])
+
+
+def _repo(tmp_path: Path, notebooks: dict[str, str | None], order: list[str]) -> Path:
+    """Write a repo with ``_toc.yml`` listing ``order`` and one recorder notebook per name in ``notebooks``.
+
+    A value of None gives the recorder body; a string replaces the body.
+    """
+    root = tmp_path / "repo"
+    (root / "notebooks").mkdir(parents=True)
+    toc = {
+        "format": "jb-book",
+        "root": "book/intro",
+        "parts": [{"caption": "P", "chapters": [{"file": f"book/{s}"} for s in order]}],
+    }
+    (root / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    for stem, body in notebooks.items():
+        params = f"seed = 0\nprofile = 'none'\nout_file = ''\nlog_file = ''\nstem = {stem!r}\n"
+        nbformat.write(_notebook(stem, params, RECORDER if body is None else body), root / "notebooks" / f"{stem}.ipynb")
+    return root
+
+
+def _profile(tmp_path: Path, name: str = "trial", notebooks: dict | None = None, **defaults: object) -> dict:
+    return {
+        "profile": name,
+        "description": "test profile",
+        "defaults": {"seed": 7, "log_file": str(tmp_path / "log.txt"), **defaults},
+        "notebooks": notebooks or {},
+        "cell_timeout": 120,
+    }
+
+
+def _overrides(tmp_path: Path, *stems: str) -> dict:
+    return {s: {"out_file": str(tmp_path / f"{s}.json")} for s in stems}
+
+
+# ------------------------------------------------------------------------------------------- pure parts
+
+
+def test_chapters_from_toc_follows_document_order_and_skips_root_and_markdown(tmp_path: Path) -> None:
+    toc = {
+        "format": "jb-book",
+        "root": "book/intro",
+        "parts": [
+            {"caption": "A", "chapters": [{"file": "book/02_b", "sections": [{"file": "book/10_sub"}]}]},
+            {"caption": "B", "chapters": [{"file": "book/notes.md"}, {"file": "book/01_a.ipynb"}]},
+        ],
+    }
+    path = tmp_path / "_toc.yml"
+    path.write_text(yaml.safe_dump(toc, sort_keys=False))
+    assert chapters_from_toc(path) == ["02_b", "10_sub", "01_a"]
+
+
+def test_chapters_from_toc_rejects_duplicates_and_other_formats(tmp_path: Path) -> None:
+    path = tmp_path / "_toc.yml"
+    path.write_text(yaml.safe_dump({"format": "jb-book", "root": "i", "chapters": [{"file": "a"}, {"file": "x/a"}]}))
+    with pytest.raises(BookError, match="listed twice"):
+        chapters_from_toc(path)
+    path.write_text(yaml.safe_dump({"format": "jb-article", "root": "i"}))
+    with pytest.raises(BookError, match="jb-book"):
+        chapters_from_toc(path)
+
+
+def test_declared_parameters_reads_the_tagged_cell(tmp_path: Path) -> None:
+    path = tmp_path / "n.ipynb"
+    nbformat.write(_notebook("n", "a = 1\nb: int = 2  # doc\nc = d = 3\nimport os\n", "x = 1"), path)
+    assert declared_parameters(path) == ["a", "b", "c", "d"]
+
+
+def test_declared_parameters_requires_exactly_one_parameters_cell(tmp_path: Path) -> None:
+    nb = _notebook("n", "a = 1", "b = 2")
+    nb.cells[2].metadata["tags"] = ["parameters"]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(BookError, match="exactly one"):
+        declared_parameters(path)
+
+
+def test_load_profile_by_name_and_validation(tmp_path: Path) -> None:
+    (tmp_path / "fast.yaml").write_text("profile: fast\ndescription: d\ndefaults: {seed: 1}\nnotebooks: {a: }\n")
+    profile = load_profile("fast", tmp_path)
+    assert profile["defaults"] == {"seed": 1} and profile["notebooks"] == {"a": {}}
+    (tmp_path / "wrong.yaml").write_text("profile: other\n")
+    with pytest.raises(ProfileError, match="loaded as 'wrong'"):
+        load_profile("wrong", tmp_path)
+    (tmp_path / "typo.yaml").write_text("profile: typo\ndefault: {seed: 1}\n")
+    with pytest.raises(ProfileError, match="unknown top-level keys"):
+        load_profile(tmp_path / "typo.yaml")
+    with pytest.raises(ProfileError, match="available: fast, typo, wrong"):
+        load_profile("missing", tmp_path)
+
+
+def test_env_token_without_utrbert_data_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("UTRBERT_DATA", raising=False)
+    profile = _profile(tmp_path, data_dir="@env")
+    with pytest.raises(ProfileError, match="UTRBERT_DATA"):
+        book.resolve_parameters(profile, "a", ["data_dir"], repo_root=tmp_path, output_dir=tmp_path)
+
+
+def test_tokens_resolve_to_paths_and_demo_data_is_written_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Path] = []
+
+    def write_demo_data(root: Path, seed: int = 0, scale: str = "smoke") -> Path:
+        calls.append(root)
+        return root
+
+    monkeypatch.setitem(sys.modules, "utrbert.synthetic", types.SimpleNamespace(write_demo_data=write_demo_data))
+    profile = _profile(tmp_path, data_dir="@demo", results_dir="@out/results", cache="@repo/cache", n=3)
+    repo, out = tmp_path / "repo", tmp_path / "out"
+    demo = book._DemoData(out / "demo_data")
+    declared = ["data_dir", "results_dir", "cache", "n"]
+    params = book.resolve_parameters(profile, "a", declared, repo_root=repo, output_dir=out, demo=demo)
+    assert params == {  # outside the repository: absolute; inside: relative to it (the notebooks' cwd)
+        "data_dir": str(out / "demo_data"),
+        "results_dir": str(out / "results"),
+        "cache": "cache",
+        "n": 3,
+    }
+    again = book.resolve_parameters(profile, "b", declared, repo_root=tmp_path, output_dir=out, demo=demo)
+    assert again["results_dir"] == "out/results"
+    assert again["data_dir"] == "out/demo_data"
+    assert calls == [out / "demo_data"]  # generated once, shared by every chapter of the run
+    with pytest.raises(ProfileError, match="unknown token"):
+        book.resolve_parameters(_profile(tmp_path, n="@nope"), "a", ["n"], repo_root=tmp_path, output_dir=tmp_path)
+
+
+# ----------------------------------------------------------------------------------------- with papermill
+
+
+def test_run_injects_declared_parameters_in_toc_order(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"a_first": None, "b_second": None}, order=["b_second", "a_first"])
+    profile = _profile(tmp_path, notebooks=_overrides(tmp_path, "a_first", "b_second"), device="cuda")
+    written = run_chapters(profile, tmp_path / "out", repo_root=root)
+
+    assert written == [tmp_path / "out" / "b_second.ipynb", tmp_path / "out" / "a_first.ipynb"]
+    assert (tmp_path / "log.txt").read_text().split() == ["b_second", "a_first"]
+    got = json.loads((tmp_path / "a_first.json").read_text())
+    assert got["seed"] == 7 and got["profile"] == "trial"
+    assert Path(got["cwd"]) == root.resolve()
+    assert Path(got["python"]) == Path(sys.executable)  # the kernel runs in the runner's environment
+
+    executed = nbformat.read(written[1], as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    assert "device" not in injected[0].source  # a default the notebook does not declare is not passed
+    assert executed.metadata["utrbert"]["profile"] == "trial"
+    assert executed.metadata["utrbert"]["parameters"]["seed"] == 7
+    assert executed.metadata["papermill"]["input_path"] == "notebooks/a_first.ipynb"
+
+
+def test_only_keeps_toc_order_and_rejects_unknown_chapters(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"x": None, "y": None, "z": None}, order=["z", "y", "x"])
+    profile = _profile(tmp_path, notebooks=_overrides(tmp_path, "x", "y", "z"))
+    run_chapters(profile, tmp_path / "out", only=["x", "z"], repo_root=root)
+    assert (tmp_path / "log.txt").read_text().split() == ["z", "x"]
+    with pytest.raises(BookError, match="not in _toc.yml"):
+        run_chapters(profile, tmp_path / "out", only=["w"], repo_root=root)
+
+
+def test_unknown_override_is_rejected_before_anything_runs(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"a": None, "b": None}, order=["a", "b"])
+    notebooks = _overrides(tmp_path, "a", "b")
+    notebooks["b"]["sede"] = 1  # typo for seed
+    with pytest.raises(ProfileError, match=r"\['sede'\] for b"):
+        run_chapters(_profile(tmp_path, notebooks=notebooks), tmp_path / "out", repo_root=root)
+    assert not (tmp_path / "out" / "a.ipynb").exists()
+    assert not (tmp_path / "log.txt").exists()
+
+
+def test_override_for_chapter_outside_toc_is_rejected(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"a": None}, order=["a"])
+    with pytest.raises(ProfileError, match="not in _toc.yml"):
+        run_chapters(_profile(tmp_path, notebooks={"ghost": {}}), tmp_path / "out", repo_root=root)
+
+
+def test_failure_names_notebook_and_partial_output_and_stops(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"bad": "raise ValueError('boom')", "after": None}, order=["bad", "after"])
+    profile = _profile(tmp_path, notebooks=_overrides(tmp_path, "after"))
+    with pytest.raises(ChapterExecutionError) as info:
+        run_chapters(profile, tmp_path / "out", repo_root=root)
+    message = str(info.value)
+    assert str(root / "notebooks" / "bad.ipynb") in message
+    assert str(tmp_path / "out" / "bad.ipynb") in message
+    assert "ValueError: boom" in message
+    partial = nbformat.read(tmp_path / "out" / "bad.ipynb", as_version=4)
+    assert partial.metadata["utrbert"]["profile"] == "trial"
+    assert not (tmp_path / "out" / "after.ipynb").exists()
+
+
+def test_missing_template_is_reported(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"a": None}, order=["a", "b"])
+    with pytest.raises(BookError, match="b.*template .*missing"):
+        run_chapters(_profile(tmp_path), tmp_path / "out", repo_root=root)
+
+
+def test_cli_runs_a_profile_file_and_reports_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = _repo(tmp_path, {"a": None}, order=["a"])
+    profile_file = tmp_path / "p.yaml"
+    profile_file.write_text(yaml.safe_dump(_profile(tmp_path, name="p", notebooks=_overrides(tmp_path, "a"))))
+    args = ["-q", "book", "--profile", str(profile_file), "--out", str(tmp_path / "out"), "--repo-root", str(root)]
+    assert main(args) == 0
+    assert (tmp_path / "out" / "a.ipynb").is_file()
+    assert main([*args[:-2], "--only", "nope", "--repo-root", str(root)]) == 1
+    assert "not in _toc.yml" in caplog.text
