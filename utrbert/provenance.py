@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEMO_MARKER", "environment", "device_description", "run_context", "context_markdown", "write_results"]
+from .synthetic import is_demo_data
 
-DEMO_MARKER = "DEMO_DATA.md"
-"""File at the root of a synthetic demo data dir (see :func:`utrbert.synthetic.write_demo_data`)."""
+__all__ = ["environment", "device_description", "run_context", "context_markdown", "write_results"]
 
 _PACKAGES = ("utrbert", "torch", "transformers", "tokenizers", "numpy", "pandas", "scikit-learn")
 
@@ -48,7 +47,7 @@ def device_description(device: str | None = None) -> str:
 def _git_commit() -> str:
     try:
         result = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
             capture_output=True,
             text=True,
             check=True,
@@ -78,7 +77,7 @@ def environment(device: str | None = None) -> dict[str, str]:
 def run_context(profile: str, data_dir: str | os.PathLike[str] | None, device: str | None = None) -> dict[str, Any]:
     """What produced a chapter's numbers: profile, data (and whether it is synthetic), device, versions."""
     data = Path(data_dir) if data_dir is not None else None
-    synthetic = bool(data is not None and (data / DEMO_MARKER).is_file())
+    synthetic = data is not None and is_demo_data(data)
     return {
         "profile": profile,
         "data_dir": str(data) if data is not None else None,
