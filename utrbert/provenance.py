@@ -44,18 +44,30 @@ def device_description(device: str | None = None) -> str:
     return f"CPU: {cpu} ({os.cpu_count()} logical cores)"
 
 
+_CODE_PATHS = ("utrbert", "notebooks", "profiles", "benchmarks", "requirements.txt", "pyproject.toml")
+"""Paths whose uncommitted changes make a run "dirty" (executed chapters and results are outputs, not code)."""
+
+
 def _git_commit() -> str:
+    """Short commit id of the code, with ``-dirty`` when code paths have uncommitted changes."""
+    here = Path(__file__).resolve().parent
     try:
-        result = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True, check=True, cwd=here
+        ).stdout.strip()
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True, cwd=here
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *_CODE_PATHS],
             capture_output=True,
             text=True,
             check=True,
-            cwd=Path(__file__).resolve().parent,
-        )
-        return result.stdout.strip()
+            cwd=top,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return f"{commit}-dirty" if changes else commit
 
 
 def environment(device: str | None = None) -> dict[str, str]:
