@@ -26,7 +26,7 @@ import io
 import logging
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -336,21 +336,27 @@ def parse_labeled_header(header: str) -> tuple[str, Label, dict[str, Any]]:
     )
 
 
+def _iter_headed_records(
+    path: Path, parse_header: Callable[[str], tuple[str, Label, dict[str, Any]]]
+) -> Iterator[tuple[FastaEntry, SequenceRecord]]:
+    """Records of a FASTA file whose headers give ``(id, label, meta)``; bad headers and duplicate ids raise."""
+    ids = _IdRegistry(path)
+    for entry in iter_fasta(path):
+        try:
+            record_id, label, meta = parse_header(entry.header)
+        except ValueError as exc:
+            raise _header_error(exc, path, entry.line, entry.header) from exc
+        ids.add(record_id, entry.line)
+        yield entry, _make_record(path, entry.line, record_id, entry.sequence, label, meta)
+
+
 def read_labeled_fasta(path: PathLikeStr) -> list[SequenceRecord]:
     """Read a FASTA file whose headers carry labels (see :func:`parse_labeled_header`).
 
     A header without a label, a duplicate id or a bad sequence raises :class:`DataFormatError`.
     """
     path = Path(path)
-    ids = _IdRegistry(path)
-    records = []
-    for entry in iter_fasta(path):
-        try:
-            record_id, label, meta = parse_labeled_header(entry.header)
-        except ValueError as exc:
-            raise _header_error(exc, path, entry.line, entry.header) from exc
-        ids.add(record_id, entry.line)
-        records.append(_make_record(path, entry.line, record_id, entry.sequence, label, meta))
+    records = [record for _, record in _iter_headed_records(path, parse_labeled_header)]
     _log_read(path, records)
     return records
 
@@ -544,22 +550,15 @@ def read_rbp31_file(path: PathLikeStr) -> list[SequenceRecord]:
     which also catches a file truncated inside its last record.
     """
     path = Path(path)
-    ids = _IdRegistry(path)
     records = []
-    for entry in iter_fasta(path):
-        try:
-            record_id, label, meta = parse_rbp31_header(entry.header)
-        except ValueError as exc:
-            raise _header_error(exc, path, entry.line, entry.header) from exc
-        ids.add(record_id, entry.line)
-        record = _make_record(path, entry.line, record_id, entry.sequence, label, meta)
-        expected = meta["end"] - meta["start"] + 1
+    for entry, record in _iter_headed_records(path, parse_rbp31_header):
+        expected = record.meta["end"] - record.meta["start"] + 1
         if record.length != expected:
             raise DataFormatError(
                 f"sequence has {record.length} nt but the coordinates span {expected} nt (truncated file?)",
                 path,
                 entry.line,
-                record_id,
+                record.id,
             )
         records.append(record)
     _log_read(path, records)
@@ -769,15 +768,7 @@ def read_dm3loc(root: PathLikeStr) -> list[SequenceRecord]:
     ``meta`` = ``gene_id``, ``gene_name``. Duplicate ACCNUMs raise.
     """
     path = Path(root) / DM3LOC_FASTA_NAME
-    ids = _IdRegistry(path)
-    records = []
-    for entry in iter_fasta(path):
-        try:
-            accnum, bits, meta = parse_dm3loc_header(entry.header)
-        except ValueError as exc:
-            raise _header_error(exc, path, entry.line, entry.header) from exc
-        ids.add(accnum, entry.line)
-        records.append(_make_record(path, entry.line, accnum, entry.sequence, bits, meta))
+    records = [record for _, record in _iter_headed_records(path, parse_dm3loc_header)]
     _log_read(path, records)
     return records
 
