@@ -119,14 +119,24 @@ class PretrainingConfig:
 
     @classmethod
     def from_schedule(cls, name: str, **overrides: Any) -> PretrainingConfig:
-        """A named schedule from :data:`SCHEDULES`, with fields overridden.
+        """A named schedule from :data:`SCHEDULES`, with fields overridden (``None`` values are ignored).
 
-        >>> PretrainingConfig.from_schedule("smoke", max_steps=3).max_steps
-        3
+        When ``max_steps`` changes, warm-up, checkpoint and evaluation intervals keep their fraction of the
+        schedule unless they are given too.
+
+        >>> config = PretrainingConfig.from_schedule("cpu_small", max_steps=500, batch_size=None)
+        >>> config.max_steps, config.warmup_steps, config.checkpoint_every, config.batch_size
+        (500, 50, 125, 32)
         """
         if name not in SCHEDULES:
             raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}")
-        return replace(SCHEDULES[name], **overrides)
+        schedule = SCHEDULES[name]
+        overrides = {field: value for field, value in overrides.items() if value is not None}
+        steps = overrides.get("max_steps", schedule.max_steps)
+        for field in ("warmup_steps", "checkpoint_every", "eval_every"):
+            if field not in overrides and steps != schedule.max_steps:
+                overrides[field] = max(1, round(getattr(schedule, field) * steps / schedule.max_steps))
+        return replace(schedule, **overrides)
 
 
 SCHEDULES: dict[str, PretrainingConfig] = {
