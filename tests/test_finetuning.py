@@ -214,8 +214,9 @@ def test_run_from_a_pretrained_checkpoint(tmp_path: Path, records) -> None:
     mlm.save_pretrained(tmp_path / "ckpt")
     KmerTokenizer(k=4).save_pretrained(tmp_path / "ckpt")
     config = FinetuneConfig(epochs=1, batch_size=16, peak_lr=1e-3, evals_per_epoch=1)
-    metrics, predictions = run_finetune(records[:120], records[500:540], model_dir=tmp_path / "ckpt", config=config, progress=False)
-    assert metrics["model"]["init"] == "pretrained" and metrics["model"]["k"] == 4
-    assert len(predictions) == 40
+    run = run_finetune(records[:120], records[500:540], model_dir=tmp_path / "ckpt", config=config, progress=False)
+    assert run.metrics["model"]["init"] == "pretrained" and run.metrics["model"]["k"] == 4
+    assert run.predictions["id"].tolist() == [r.id for r in records[500:540]]
+    assert run.tokenizer.k == 4 and not run.model.training
     with pytest.raises(ValueError, match="k=4"):
         run_finetune(records[:120], records[500:540], model_dir=tmp_path / "ckpt", k=3, config=config, progress=False)

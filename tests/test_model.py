@@ -10,6 +10,7 @@ import torch
 
 from utrbert import KmerTokenizer
 from utrbert.model import (
+    export_checkpoint,
     MODEL_SIZES,
     build_config,
     build_model,
@@ -147,3 +148,20 @@ def test_sdpa_by_default_and_eager_attention_returns_weights() -> None:
     # padded keys of the shorter sequence receive no attention
     n_real = int(batch["attention_mask"][1].sum())
     assert float(output.attentions[-1][1, :, :, n_real:].abs().max()) == 0.0
+
+
+def test_exported_fp16_checkpoint_loads_in_fp32_with_close_logits(tmp_path: Path) -> None:
+    model = build_model(build_config("tiny", k=3), task="mlm", seed=2).eval()
+    ids = torch.tensor([[2, 10, 40, 60, 3]])
+    torch.manual_seed(5)
+    before = torch.random.get_rng_state()
+    path = export_checkpoint(model, KmerTokenizer(k=3), tmp_path / "export", {"steps": 7, "seed": 2})
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert next(model.parameters()).dtype == torch.float32  # the model itself is not converted
+    loaded, tokenizer = load_model(path, task="mlm")
+    assert tokenizer.k == 3 and next(loaded.parameters()).dtype == torch.float32
+    with torch.no_grad():
+        expected, got = model(input_ids=ids).logits, loaded(input_ids=ids).logits
+    torch.testing.assert_close(got, expected, atol=2e-2, rtol=0)
+    assert json.loads((path / "model_card.json").read_text()) == {"steps": 7, "seed": 2}
+    assert "**steps**: 7" in (path / "README.md").read_text()

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # torch and transformers are imported when a run starts, not 
     from .records import SequenceRecord
     from .tokenization import KmerTokenizer
 
-__all__ = ["SIZES", "run_finetune", "write_run", "register"]
+__all__ = ["SIZES", "FinetuneRun", "run_finetune", "write_run", "register"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,17 @@ def _model_and_tokenizer(
     return model, KmerTokenizer(k=k), {"init": "scratch", "size": size, "k": k}
 
 
+@dataclass
+class FinetuneRun:
+    """One fine-tuning run: test metrics (the ``metrics.json`` content), test predictions, and the model."""
+
+    metrics: dict[str, Any]
+    predictions: pd.DataFrame
+    model: Any
+    tokenizer: KmerTokenizer
+    valid_scores: Any
+
+
 def run_finetune(
     train_records: Sequence[SequenceRecord],
     test_records: Sequence[SequenceRecord],
@@ -71,10 +83,11 @@ def run_finetune(
     max_train: int | None = None,
     valid_fraction: float = 0.1,
     progress: bool = True,
-) -> tuple[dict[str, Any], pd.DataFrame]:
+) -> FinetuneRun:
     """Fine-tune from ``model_dir`` (or from scratch with ``size`` and ``k``) and score the test records.
 
-    Returns the metrics dictionary written to ``metrics.json`` and the per-record test predictions.
+    Returns the metrics written to ``metrics.json``, the per-record test predictions and the fine-tuned model
+    (best validation weights).
     """
     import pandas as pd
 
@@ -130,7 +143,7 @@ def run_finetune(
         }
     )
     predictions = pd.DataFrame({"id": test.ids, "label": test.labels, "score": test_scores})
-    return metrics, predictions
+    return FinetuneRun(metrics, predictions, result.model, tokenizer, valid_scores)
 
 
 def write_run(out_dir: str | os.PathLike[str], metrics: dict[str, Any], predictions: pd.DataFrame) -> Path:
@@ -186,13 +199,14 @@ def _cli(args: argparse.Namespace) -> int:
             device=args.device,
             precision="bf16" if args.bf16 else "fp32",
         )
-        metrics, predictions = run_finetune(
+        run = run_finetune(
             train, test, valid, model_dir=args.model, size=args.size, k=args.k, config=config, max_train=args.max_train
         )
     except (ValueError, FileNotFoundError) as exc:  # DataFormatError and SequenceError are ValueErrors
         logger.error("%s", exc)
         return 2
-    out = write_run(args.out, metrics, predictions)
+    out = write_run(args.out, run.metrics, run.predictions)
+    metrics = run.metrics
     logger.info(
         "test AUROC %.4f, AUPRC %.4f, MCC %.4f (n_test %d); wrote %s",
         metrics["auroc"], metrics["auprc"], metrics["mcc"], metrics["n_test"], out,

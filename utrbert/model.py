@@ -13,9 +13,12 @@ calling the model with ``output_attentions=True``.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ __all__ = [
     "load_model",
     "save_legacy_checkpoint",
     "use_eager_attention",
+    "export_checkpoint",
     "check_tokenizer_matches",
 ]
 
@@ -152,6 +156,23 @@ def check_tokenizer_matches(model: PreTrainedModel, tokenizer: KmerTokenizer) ->
         )
 
 
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load report and progress bars for one call (this module logs what it loaded)."""
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def load_model(
     path: str | os.PathLike[str],
     task: str = "mlm",
@@ -184,7 +205,7 @@ def load_model(
         raise FileNotFoundError(f"{directory}: no model.safetensors or pytorch_model.bin")
     config = BertConfig.from_dict(raw_config)
     config = _apply_task(config, task, num_labels, problem_type)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _quiet_transformers():
         torch.manual_seed(seed)
         model, info = TASKS[task].from_pretrained(
             directory,
@@ -192,6 +213,7 @@ def load_model(
             attn_implementation=attn_implementation,
             local_files_only=True,
             output_loading_info=True,
+            dtype=torch.float32,  # a checkpoint stored in fp16 still trains and runs in fp32 (autocast does bf16)
         )
     head_prefixes = _HEAD_PREFIXES[task]
     missing = [name for name in info["missing_keys"] if not name.startswith(head_prefixes)]
@@ -236,3 +258,29 @@ def use_eager_attention(model: PreTrainedModel) -> PreTrainedModel:
     """Switch a model to eager attention so that ``output_attentions=True`` returns attention weights."""
     model.set_attn_implementation("eager")
     return model
+
+
+def export_checkpoint(
+    model: PreTrainedModel,
+    tokenizer: KmerTokenizer,
+    path: str | os.PathLike[str],
+    card: Mapping[str, Any],
+    dtype: torch.dtype = torch.float16,
+) -> Path:
+    """Write a compact, loadable checkpoint: safetensors weights in ``dtype``, ``vocab.txt`` and a model card.
+
+    ``card`` (data, steps, seed, held-out metrics, the command that reproduces it ...) is written both as
+    ``model_card.json`` and as a readable ``README.md``. :func:`load_model` reads the result (in fp32).
+    """
+    check_tokenizer_matches(model, tokenizer)
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    with _quiet_transformers():
+        copy.deepcopy(model).to(device="cpu", dtype=dtype).save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    text = json.dumps(dict(card), indent=2, sort_keys=True, default=str)
+    (directory / "model_card.json").write_text(text + "\n", encoding="utf-8")
+    lines = [f"# {directory.name}", "", "A utrbert BERT checkpoint (masked-language model over k-mers of 3'UTRs).", ""]
+    lines += [f"- **{key}**: {json.dumps(value, default=str) if isinstance(value, (dict, list)) else value}" for key, value in card.items()]
+    (directory / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return directory

@@ -20,9 +20,14 @@ __all__ = [
     "plot_positional_frequencies",
     "plot_top_kmers",
     "plot_label_cooccurrence",
+    "METHOD_COLOURS",
+    "plot_method_comparison",
+    "plot_paired_auroc",
+    "plot_attention_landscape",
 ]
 
 NUCLEOTIDE_COLOURS = {"A": "#2ca02c", "C": "#1f77b4", "G": "#ff7f0e", "U": "#d62728", "other": "#7f7f7f"}
+METHOD_COLOURS = {"kmer_lr": "#8c8c8c", "cnn": "#4c72b0", "scratch": "#dd8452", "pretrained": "#c44e52"}
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (6, 4)) -> Axes:
@@ -119,4 +124,59 @@ def plot_label_cooccurrence(labels: np.ndarray, names: Sequence[str], ax: Axes |
             colour = "white" if conditional[i, j] < 0.6 else "black"
             ax.text(j, i, f"{conditional[i, j]:.2f}", ha="center", va="center", fontsize=8, color=colour)
     ax.figure.colorbar(image, ax=ax, label="P(column | row)")
+    return ax
+
+
+def plot_method_comparison(table: pd.DataFrame, ax: Axes | None = None, metric: str = "test AUROC") -> Axes:
+    """One row per set (y), one marker per method (x = ``metric``), sets ordered by their mean over methods."""
+    ax = _axes(ax, (8, max(3.0, 0.25 * len(table))))
+    order = table.mean(axis=1).sort_values().index
+    rows = np.arange(len(order))
+    for method in table.columns:
+        ax.scatter(table.loc[order, method], rows, s=22, label=method, color=METHOD_COLOURS.get(method), zorder=3)
+    ax.set_yticks(rows, [str(name) for name in order], fontsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel(metric)
+    ax.legend(frameon=False, loc="lower right")
+    return ax
+
+
+def plot_paired_auroc(table: pd.DataFrame, x: str, y: str, ax: Axes | None = None) -> Axes:
+    """Scatter of method ``y`` against method ``x`` per set, with the diagonal; points above it favour ``y``."""
+    ax = _axes(ax, (5, 5))
+    both = table[[x, y]].dropna()
+    if both.empty:
+        ax.text(0.5, 0.5, f"no set has both {x} and {y}", ha="center", va="center", transform=ax.transAxes)
+        return ax
+    low = float(np.floor(both.min().min() * 20) / 20)
+    high = float(np.ceil(both.max().max() * 20) / 20)
+    ax.plot([low, high], [low, high], color="black", linewidth=0.8, linestyle="--")
+    ax.scatter(both[x], both[y], s=24, color=METHOD_COLOURS.get(y), zorder=3)
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_aspect("equal")
+    above = int((both[y] > both[x]).sum())
+    ax.set_title(f"{y} vs {x}: {above} of {len(both)} sets above the diagonal", fontsize=10)
+    ax.set_xlabel(f"{x} test AUROC")
+    ax.set_ylabel(f"{y} test AUROC")
+    return ax
+
+
+def plot_attention_landscape(
+    landscape: Mapping[str, Sequence[float]], ax: Axes | None = None, title: str = "", centre: int | None = None
+) -> Axes:
+    """Mean [CLS] attention per nucleotide of positive and negative windows, x relative to the window centre."""
+    ax = _axes(ax, (6, 3.5))
+    positive = np.asarray(landscape["positive_mean"], dtype=float)
+    negative = np.asarray(landscape["negative_mean"], dtype=float)
+    centre = len(positive) // 2 if centre is None else centre
+    x = np.arange(len(positive)) - centre
+    for values, name, colour in ((positive, "positive", "#c44e52"), (negative, "negative", "#8c8c8c")):
+        n = landscape.get(f"n_{name}")
+        ax.plot(x, values, color=colour, label=f"{name}s" + ("" if n is None else f" (n={int(n):,})"))
+    ax.axvline(0, color="black", linewidth=0.6, linestyle=":")
+    ax.set_xlabel("position relative to the crosslink site (nt)")
+    ax.set_ylabel("mean [CLS] attention")
+    ax.set_title(title)
+    ax.legend(frameon=False, fontsize=8)
     return ax

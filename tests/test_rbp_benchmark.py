@@ -1,0 +1,142 @@
+"""Tests of the resumable RBP-31 benchmark runner on generated demo data (two synthetic sets)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import utrbert.rbp_benchmark as bench
+from utrbert.finetuning import FinetuneConfig
+from utrbert.model import build_config, build_model
+from utrbert.rbp_benchmark import (
+    METHODS,
+    BenchmarkSettings,
+    auroc_table,
+    collect_results,
+    item_path,
+    item_provenance,
+    load_set_splits,
+    run_benchmark,
+    settings_fingerprint,
+    summarise_benchmark,
+)
+from utrbert.readers import list_rbp31_sets
+from utrbert.synthetic import write_demo_data
+from utrbert.tokenization import KmerTokenizer
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("rbp")
+    data = write_demo_data(root / "data", seed=0, scale="smoke")
+    checkpoint = root / "ckpt"
+    build_model(build_config("tiny", k=3), task="mlm", seed=0).save_pretrained(checkpoint)
+    KmerTokenizer(k=3).save_pretrained(checkpoint)
+    return {"rbp31": data / "rbp31", "checkpoint": checkpoint, "root": root}
+
+
+def _settings(demo: dict[str, Path], **changes) -> BenchmarkSettings:
+    base = dict(
+        max_train=200,
+        seed=0,
+        bert_size="tiny",
+        pretrained=str(demo["checkpoint"]),
+        finetune=FinetuneConfig(epochs=1, batch_size=32, peak_lr=1e-3, evals_per_epoch=1),
+        cnn={"epochs": 2},
+    )
+    base.update(changes)
+    return BenchmarkSettings(**base)
+
+
+def test_every_method_sees_the_same_disjoint_splits(demo) -> None:
+    name = list_rbp31_sets(demo["rbp31"])[0]
+    splits = load_set_splits(demo["rbp31"], name, _settings(demo))
+    assert len(splits.train) + len(splits.valid) == 200
+    assert {r.id for r in splits.train}.isdisjoint(r.id for r in splits.valid)
+    again = load_set_splits(demo["rbp31"], name, _settings(demo))
+    assert [r.id for r in again.valid] == [r.id for r in splits.valid]
+    assert splits.counts()["n_train_file"] == 300 and len(splits.test) == 100
+
+
+def test_fingerprint_depends_only_on_the_methods_settings(demo) -> None:
+    a, b = _settings(demo), _settings(demo, cnn={"epochs": 3})
+    assert settings_fingerprint(a, "kmer_lr") == settings_fingerprint(b, "kmer_lr")
+    assert settings_fingerprint(a, "cnn") != settings_fingerprint(b, "cnn")
+    moved = _settings(demo, finetune=FinetuneConfig(epochs=1, batch_size=32, peak_lr=1e-3, evals_per_epoch=1, device="cuda"))
+    assert settings_fingerprint(a, "scratch") == settings_fingerprint(moved, "scratch")
+    with pytest.raises(ValueError, match="unknown method"):
+        settings_fingerprint(a, "svm")
+
+
+@pytest.mark.slow
+def test_benchmark_writes_items_resumes_and_refuses_mixed_settings(demo, monkeypatch) -> None:
+    results = demo["root"] / "results"
+    settings = _settings(demo)
+    first = run_benchmark(demo["rbp31"], settings, results, max_items=3, progress=False, run_label="first")
+    assert len(first) == 3
+    records = run_benchmark(demo["rbp31"], settings, results, artifacts_dir=demo["root"] / "art", progress=False, run_label="second")
+    names = list_rbp31_sets(demo["rbp31"])
+    assert len(records) == len(names) * len(METHODS)
+    for name in names:
+        for method in METHODS:
+            item = json.loads(item_path(results, name, method).read_text())
+            assert item["set"] == name and item["method"] == method
+            assert 0 <= item["metrics"]["auroc"] <= 1 and "tuned" in item["metrics"]
+            assert item["counts"]["n_test"] == 100
+    bert = json.loads(item_path(results, names[0], "pretrained").read_text())
+    landscape = bert["details"]["attention_landscape"]
+    assert len(landscape["positive_mean"]) == 101 == len(landscape["negative_mean"])
+    assert bert["details"]["model"]["init"] == "pretrained"
+    predictions = (demo["root"] / "art" / names[1] / "cnn.tsv").read_text().splitlines()
+    assert predictions[0].split("\t") == ["id", "label", "score"] and len(predictions) == 101
+
+    # nothing is recomputed when every item exists
+    def fail(*args, **kwargs):
+        raise AssertionError("an existing item was recomputed")
+
+    monkeypatch.setattr(bench, "run_item", fail)
+    again = run_benchmark(demo["rbp31"], settings, results, progress=False)
+    assert [r["fingerprint"] for r in again] == [r["fingerprint"] for r in records]
+    provenance = item_provenance(collect_results(results))
+    assert provenance.set_index("run")["items"].to_dict() == {"first": 3, "second": len(records) - 3}
+
+    # other settings never mix with existing items
+    with pytest.raises(ValueError, match="other settings"):
+        run_benchmark(demo["rbp31"], _settings(demo, max_train=150), results, methods=["kmer_lr"], progress=False)
+
+    table = auroc_table(collect_results(results))
+    assert list(table.columns) == list(METHODS) and list(table.index) == names
+    summary = summarise_benchmark(collect_results(results))
+    assert summary["complete_sets"] == len(names) and summary["missing_items"] == 0
+    assert summary["mean_auroc"]["kmer_lr"] == pytest.approx(table["kmer_lr"].mean())
+    assert f"{len(names)} of {len(names)} sets" in summary["text"]
+
+
+def test_corrupt_item_is_reported(demo) -> None:
+    results = demo["root"] / "corrupt"
+    name = list_rbp31_sets(demo["rbp31"])[0]
+    path = item_path(results, name, "kmer_lr")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="corrupt result file"):
+        run_benchmark(demo["rbp31"], _settings(demo), results, methods=["kmer_lr"], progress=False)
+
+
+def test_summary_counts_missing_items_and_wins() -> None:
+    def item(name: str, method: str, auroc: float) -> dict:
+        metrics = {m: auroc for m in ("auroc", "auprc", "f1", "mcc", "acc")}
+        metrics["tuned"] = {"f1": auroc, "mcc": auroc, "acc": auroc}
+        return {"set": name, "method": method, "metrics": metrics}
+
+    records = [item("1_A", m, v) for m, v in zip(METHODS, (0.7, 0.75, 0.72, 0.8))]
+    records += [item("2_B", m, v) for m, v in zip(METHODS, (0.9, 0.85, 0.8, 0.78))]
+    records += [item("3_C", "kmer_lr", 0.6)]
+    summary = summarise_benchmark(records)
+    assert summary["complete_sets"] == 2 and summary["missing_items"] == 3
+    assert summary["pretrained_wins"] == ["1_A"]
+    assert summary["mean_auroc"]["pretrained"] == pytest.approx(0.79)
+    assert "does **not** beat" in summary["text"]
+    assert np.isclose(summary["metrics"].loc["cnn", "tuned_mcc"], 0.8)
