@@ -74,11 +74,13 @@ def test_fingerprint_depends_only_on_the_methods_settings(demo) -> None:
 @pytest.mark.slow
 def test_benchmark_writes_items_resumes_and_refuses_mixed_settings(demo, monkeypatch) -> None:
     results = demo["root"] / "results"
-    settings = _settings(demo)
-    first = run_benchmark(demo["rbp31"], settings, results, max_items=3, progress=False, run_label="first")
-    assert len(first) == 3
-    records = run_benchmark(demo["rbp31"], settings, results, artifacts_dir=demo["root"] / "art", progress=False, run_label="second")
     names = list_rbp31_sets(demo["rbp31"])
+    settings = _settings(demo, landscape_sets=(names[0],), embedding_sets=(names[0],), embedding_points=60)
+    first = run_benchmark(demo["rbp31"], settings, results, max_items=3, order="method", progress=False, run_label="first")
+    assert len(first) == 3
+    # method by method: the k-mer baseline of every set before the CNN of the first
+    assert {(r["set"], r["method"]) for r in first} == {(names[0], "kmer_lr"), (names[1], "kmer_lr"), (names[0], "cnn")}
+    records = run_benchmark(demo["rbp31"], settings, results, artifacts_dir=demo["root"] / "art", progress=False, run_label="second")
     assert len(records) == len(names) * len(METHODS)
     for name in names:
         for method in METHODS:
@@ -90,6 +92,11 @@ def test_benchmark_writes_items_resumes_and_refuses_mixed_settings(demo, monkeyp
     landscape = bert["details"]["attention_landscape"]
     assert len(landscape["positive_mean"]) == 101 == len(landscape["negative_mean"])
     assert bert["details"]["model"]["init"] == "pretrained"
+    umap = bert["details"]["umap"]
+    assert len(umap["ids"]) == len(umap["x"]) == 60 and sum(umap["labels"]) == 12
+    other = json.loads(item_path(results, names[1], "pretrained").read_text())["details"]
+    assert "attention_landscape" not in other and "umap" not in other
+    assert "umap" not in json.loads(item_path(results, names[0], "scratch").read_text())["details"]
     predictions = (demo["root"] / "art" / names[1] / "cnn.tsv").read_text().splitlines()
     assert predictions[0].split("\t") == ["id", "label", "score"] and len(predictions) == 101
 
@@ -113,6 +120,21 @@ def test_benchmark_writes_items_resumes_and_refuses_mixed_settings(demo, monkeyp
     assert summary["complete_sets"] == len(names) and summary["missing_items"] == 0
     assert summary["mean_auroc"]["kmer_lr"] == pytest.approx(table["kmer_lr"].mean())
     assert f"{len(names)} of {len(names)} sets" in summary["text"]
+
+
+def test_time_budget_stops_starting_new_items(demo) -> None:
+    results = demo["root"] / "budget"
+    done = run_benchmark(demo["rbp31"], _settings(demo), results, methods=["kmer_lr"], time_budget_s=0.0, progress=False)
+    assert len(done) == 1  # every call computes one item at least, then the budget stops it
+    assert len(list(results.glob("*/*.json"))) == 1
+
+
+def test_test_subsample_is_stratified_and_recorded(demo) -> None:
+    name = list_rbp31_sets(demo["rbp31"])[0]
+    splits = load_set_splits(demo["rbp31"], name, _settings(demo, max_test=50))
+    assert len(splits.test) == 50 and sum(r.label for r in splits.test) == 10
+    assert splits.counts()["n_test_file"] == 100
+    assert settings_fingerprint(_settings(demo, max_test=50), "cnn") != settings_fingerprint(_settings(demo), "cnn")
 
 
 def test_corrupt_item_is_reported(demo) -> None:

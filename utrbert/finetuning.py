@@ -31,7 +31,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .metrics import binary_metrics, evaluate_binary
-from .pretraining import _param_groups, _seeded_rng, derived_seed
+from .pretraining import _param_groups, _seeded_rng, check_precision, derived_seed
 from .records import SequenceRecord
 from .tokenization import KmerTokenizer
 
@@ -80,10 +80,7 @@ class FinetuneConfig:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         if self.peak_lr <= 0:
             raise ValueError(f"peak_lr must be positive, got {self.peak_lr}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
-        if self.precision == "bf16" and not str(self.device).startswith("cuda"):
-            raise ValueError("bf16 autocast is only used on CUDA; use precision='fp32' on the CPU")
+        check_precision(self.precision, self.device)
 
 
 @dataclass

@@ -45,6 +45,7 @@ from .kmers import SPECIAL_TOKENS
 
 __all__ = [
     "PretrainingConfig",
+    "check_precision",
     "SCHEDULES",
     "TrainingResult",
     "PEAK_FLOPS",
@@ -78,6 +79,20 @@ class MaskingCollator(Protocol):
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
+def check_precision(precision: str, device: str) -> None:
+    """Raise unless ``precision`` is ``"fp32"``, or ``"bf16"`` on a CUDA ``device`` (autocast).
+
+    >>> check_precision("bf16", "cpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: bf16 autocast is only used on CUDA; use precision='fp32' on the CPU
+    """
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    if precision == "bf16" and not str(device).startswith("cuda"):
+        raise ValueError("bf16 autocast is only used on CUDA; use precision='fp32' on the CPU")
+
+
 @dataclass(frozen=True)
 class PretrainingConfig:
     """Optimisation and bookkeeping settings of one pretraining run.
@@ -107,10 +122,7 @@ class PretrainingConfig:
     peak_flops: float | None = None
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
-        if self.precision == "bf16" and not str(self.device).startswith("cuda"):
-            raise ValueError("bf16 autocast is only used on CUDA; use precision='fp32' on the CPU")
+        check_precision(self.precision, self.device)
         for name in ("max_steps", "batch_size", "grad_accumulation", "checkpoint_every", "eval_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

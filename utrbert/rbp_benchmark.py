@@ -18,9 +18,11 @@ settings' fingerprint, timing, device and versions) and skipped when present wit
 run can stop at any point and continue later, on another machine. An item with a *different* fingerprint is
 an error, never silently mixed into a table. Predictions go to ``<artifacts_dir>/<set>/<method>.tsv``.
 
-For BERT items the JSON also holds the mean [CLS] attention per nucleotide over positive and negative test
-windows (the paper's Fig. 2c "attention landscape"; see :mod:`utrbert.attention`), and for the sets in
-``embedding_sets`` a 2-D UMAP of [CLS] embeddings of a test subsample.
+For the BERT items of the sets in ``landscape_sets`` the JSON also holds the mean [CLS] attention per
+nucleotide over positive and negative test windows (the paper's Fig. 2c "attention landscape"; see
+:mod:`utrbert.attention`), and for the ``pretrained`` items of ``embedding_sets`` a 2-D UMAP of [CLS]
+embeddings of a test subsample. These extras do not change an item's metrics, so they are not part of the
+fingerprint: an item computed before a set was added to those lists simply has no extras.
 """
 
 from __future__ import annotations
@@ -77,19 +79,22 @@ class BenchmarkSettings:
     finetune: FinetuneConfig = FinetuneConfig()
     cnn: dict[str, Any] = field(default_factory=dict)
     kmer_lr: dict[str, Any] = field(default_factory=dict)
+    max_test: int | None = None  # stratified subsample of each test file (None: all, the protocol)
     attention_layers: tuple[int, ...] = (-1,)
-    embedding_sets: tuple[str, ...] = ()
+    landscape_sets: tuple[str, ...] = ()  # sets whose BERT items also record the attention landscape
+    embedding_sets: tuple[str, ...] = ()  # sets whose pretrained item also records a UMAP of [CLS] embeddings
     embedding_points: int = 2000
 
     def fingerprint_fields(self, method: str) -> dict[str, Any]:
         """The settings that matter for ``method`` (device and run-time options excluded)."""
-        shared = {"max_train": self.max_train, "valid_fraction": self.valid_fraction, "seed": self.seed}
+        shared = {"max_train": self.max_train, "max_test": self.max_test, "valid_fraction": self.valid_fraction,
+                  "seed": self.seed}
         if method == "kmer_lr":
             return {**shared, "kmer_lr": self.kmer_lr}
         if method == "cnn":
             return {**shared, "cnn": self.cnn}
         tuning = {key: value for key, value in asdict(self.finetune).items() if key not in ("device", "precision", "eval_batch_size")}
-        bert = {**shared, "finetune": tuning, "precision": self.finetune.precision, "attention_layers": list(self.attention_layers)}
+        bert = {**shared, "finetune": tuning, "precision": self.finetune.precision}
         if method == "scratch":
             return {**bert, "bert_size": self.bert_size, "k": self.k}
         if method == "pretrained":
@@ -132,6 +137,7 @@ class SetSplits:
     valid: list[SequenceRecord]
     test: list[SequenceRecord]
     n_train_file: int
+    n_test_file: int
 
     def counts(self) -> dict[str, int]:
         return {
@@ -139,6 +145,7 @@ class SetSplits:
             "n_valid": len(self.valid),
             "n_test": len(self.test),
             "n_train_file": self.n_train_file,
+            "n_test_file": self.n_test_file,
             "train_positives": int(sum(r.label for r in self.train)),
             "test_positives": int(sum(r.label for r in self.test)),
         }
@@ -155,7 +162,11 @@ def load_set_splits(rbp31_root: str | os.PathLike[str], set_name: str, settings:
         rows = stratified_subsample(binary_labels(train_file, f"{set_name} train"), settings.max_train, settings.seed)
         train = [train_file[i] for i in rows]
     train, valid = split_train_valid(train, settings.valid_fraction, settings.seed)
-    return SetSplits(set_name, train, valid, test, len(train_file))
+    n_test_file = len(test)
+    if settings.max_test is not None and settings.max_test < len(test):
+        rows = stratified_subsample(binary_labels(test, f"{set_name} test"), settings.max_test, settings.seed)
+        test = [test[i] for i in rows]
+    return SetSplits(set_name, train, valid, test, len(train_file), n_test_file)
 
 
 def item_path(results_dir: str | os.PathLike[str], set_name: str, method: str) -> Path:
@@ -185,25 +196,25 @@ def _fit_baseline(method: str, splits: SetSplits, settings: BenchmarkSettings) -
 
 
 def _bert_extras(
-    model: Any, tokenizer: Any, splits: SetSplits, settings: BenchmarkSettings
+    method: str, model: Any, tokenizer: Any, splits: SetSplits, settings: BenchmarkSettings
 ) -> dict[str, Any]:
-    """Attention landscape over the test windows and, for chosen sets, a UMAP of [CLS] embeddings."""
+    """For chosen sets: the attention landscape over the test windows and a UMAP of [CLS] embeddings."""
     from .attention import cls_attention, cls_embeddings
 
-    encoding = tokenizer.encode_corpus(_sequences(splits.test), ids=[r.id for r in splits.test])
     labels = binary_labels(splits.test)
-    attention = cls_attention(model, encoding, layers=settings.attention_layers, device=settings.finetune.device, progress=False)
-    per_nt = attention.nucleotide_scores()
-    extras: dict[str, Any] = {
-        "attention_landscape": {
+    extras: dict[str, Any] = {}
+    if splits.name in settings.landscape_sets:
+        encoding = tokenizer.encode_corpus(_sequences(splits.test), ids=[r.id for r in splits.test])
+        attention = cls_attention(model, encoding, layers=settings.attention_layers, device=settings.finetune.device, progress=False)
+        per_nt = attention.nucleotide_scores()
+        extras["attention_landscape"] = {
             "layers": list(settings.attention_layers),
             "positive_mean": np.nanmean(per_nt[labels == 1], axis=0).round(6).tolist(),
             "negative_mean": np.nanmean(per_nt[labels == 0], axis=0).round(6).tolist(),
             "n_positive": int((labels == 1).sum()),
             "n_negative": int((labels == 0).sum()),
         }
-    }
-    if splits.name in settings.embedding_sets:
+    if splits.name in settings.embedding_sets and method == "pretrained":
         rows = stratified_subsample(labels, settings.embedding_points, settings.seed)
         subset = tokenizer.encode_corpus([splits.test[i].sequence for i in rows], ids=[splits.test[i].id for i in rows])
         embedded = cls_embeddings(model, subset, device=settings.finetune.device, progress=False)
@@ -212,7 +223,11 @@ def _bert_extras(
 
 
 def _umap(embeddings: np.ndarray, labels: list[int], ids: list[str], seed: int) -> dict[str, Any]:
-    import umap
+    import warnings
+
+    with warnings.catch_warnings():  # umap-learn warns on import that TensorFlow (ParametricUMAP) is absent
+        warnings.filterwarnings("ignore", message="Tensorflow not installed", category=ImportWarning)
+        import umap
 
     reducer = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=seed, n_jobs=1)
     coords = reducer.fit_transform(np.asarray(embeddings, dtype=np.float32))
@@ -234,7 +249,7 @@ def _fit_bert(method: str, splits: SetSplits, settings: BenchmarkSettings) -> tu
         progress=False,
     )
     info = {key: run.metrics[key] for key in ("model", "training")}
-    info.update(_bert_extras(run.model, run.tokenizer, splits, settings))
+    info.update(_bert_extras(method, run.model, run.tokenizer, splits, settings))
     return run.predictions["score"].to_numpy(), np.asarray(run.valid_scores), info
 
 
@@ -310,39 +325,53 @@ def run_benchmark(
     artifacts_dir: str | os.PathLike[str] | None = None,
     run_label: str = "",
     max_items: int | None = None,
+    time_budget_s: float | None = None,
+    order: str = "set",
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Run every missing (set, method) item; finished items are read back, not recomputed.
 
-    ``max_items`` stops after computing that many new items (to fit a time budget); call again to continue.
+    ``max_items`` stops after computing that many new items, ``time_budget_s`` stops starting new items once
+    that many seconds have passed (an item that has started is finished, and every call computes at least one
+item, so repeated calls always progress); call again to continue.
+    ``order="set"`` computes set by set, ``order="method"`` method by method (cheap baselines of every set
+    first), which is what a time-limited run wants. Returns the records of every existing item, in
+    :func:`collect_results` order.
     """
     from tqdm.auto import tqdm
 
     from .readers import list_rbp31_sets
 
+    if order not in ("set", "method"):
+        raise ValueError(f"order must be 'set' or 'method', got {order!r}")
     names = list(sets) if sets is not None else list_rbp31_sets(rbp31_root)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
     fingerprints = {method: settings_fingerprint(settings, method) for method in methods}
-    records, computed = [], 0
-    for name in tqdm(names, desc="RBP-31", unit="set", disable=not progress or None):
-        todo = []
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for name in names:
         for method in methods:
             existing = _existing(item_path(results_dir, name, method), fingerprints[method])
             if existing is not None:
-                records.append(existing)
-            else:
-                todo.append(method)
-        if not todo or (max_items is not None and computed >= max_items):
-            continue
-        splits = load_set_splits(rbp31_root, name, settings)
-        for method in todo:
-            if max_items is not None and computed >= max_items:
-                break
-            records.append(run_item(splits, method, settings, results_dir, artifacts_dir, run_label))
-            computed += 1
-    return records
+                found[(name, method)] = existing
+    todo = [(n, m) for n in names for m in methods if (n, m) not in found]
+    if order == "method":
+        todo.sort(key=lambda item: methods.index(item[1]))
+    started, computed = time.perf_counter(), 0
+    cached: tuple[str, SetSplits] | None = None
+    for name, method in tqdm(todo, desc="RBP-31 items", unit="item", disable=not progress or None):
+        if max_items is not None and computed >= max_items:
+            break
+        if time_budget_s is not None and computed and time.perf_counter() - started > time_budget_s:
+            logger.info("time budget of %.0f s used: %d items left for a later run", time_budget_s, len(todo) - computed)
+            break
+        if cached is None or cached[0] != name:
+            cached = (name, load_set_splits(rbp31_root, name, settings))
+        found[(name, method)] = run_item(cached[1], method, settings, results_dir, artifacts_dir, run_label)
+        computed += 1
+    order_of = {m: i for i, m in enumerate(METHODS)}
+    return [found[key] for key in sorted(found, key=lambda key: (names.index(key[0]), order_of[key[1]]))]
 
 
 def collect_results(results_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
