@@ -78,7 +78,7 @@ def test_benchmark_writes_items_resumes_and_refuses_mixed_settings(demo, monkeyp
     settings = _settings(demo, landscape_sets=(names[0],), embedding_sets=(names[0],), embedding_points=60)
     first = run_benchmark(demo["rbp31"], settings, results, max_items=3, order="method", progress=False, run_label="first")
     assert len(first) == 3
-    # method by method: the k-mer baseline of every set before the CNN of the first
+    # baselines first, method by method: the k-mer baseline of every set before the CNN of the first
     assert {(r["set"], r["method"]) for r in first} == {(names[0], "kmer_lr"), (names[1], "kmer_lr"), (names[0], "cnn")}
     records = run_benchmark(demo["rbp31"], settings, results, artifacts_dir=demo["root"] / "art", progress=False, run_label="second")
     assert len(records) == len(names) * len(METHODS)

@@ -64,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 METHODS: tuple[str, ...] = ("kmer_lr", "cnn", "scratch", "pretrained")
 """Benchmark methods, in table order."""
+_BASELINES = ("kmer_lr", "cnn")
 
 
 @dataclass(frozen=True)
@@ -334,8 +335,9 @@ def run_benchmark(
     ``max_items`` stops after computing that many new items, ``time_budget_s`` stops starting new items once
     that many seconds have passed (an item that has started is finished, and every call computes at least one
 item, so repeated calls always progress); call again to continue.
-    ``order="set"`` computes set by set, ``order="method"`` method by method (cheap baselines of every set
-    first), which is what a time-limited run wants. Returns the records of every existing item, in
+    ``order="set"`` computes set by set; ``order="method"`` computes the cheap baselines of every set first,
+    then the BERT methods set by set (so a partial run has complete scratch/pretrained pairs), which is what a
+    time-limited run wants. Returns the records of every existing item, in
     :func:`collect_results` order.
     """
     from tqdm.auto import tqdm
@@ -356,8 +358,14 @@ item, so repeated calls always progress); call again to continue.
             if existing is not None:
                 found[(name, method)] = existing
     todo = [(n, m) for n in names for m in methods if (n, m) not in found]
-    if order == "method":
-        todo.sort(key=lambda item: methods.index(item[1]))
+    if order == "method":  # every baseline item first, then set by set the BERT pair (scratch, pretrained)
+        def rank(item: tuple[str, str]) -> tuple[int, int, int]:
+            name, method = item
+            if method in _BASELINES:
+                return (0, methods.index(method), names.index(name))
+            return (1, names.index(name), methods.index(method))
+
+        todo.sort(key=rank)
     started, computed = time.perf_counter(), 0
     cached: tuple[str, SetSplits] | None = None
     for name, method in tqdm(todo, desc="RBP-31 items", unit="item", disable=not progress or None):
