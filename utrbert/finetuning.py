@@ -170,7 +170,7 @@ def split_train_valid(
     """A seeded, label-stratified split of ``records`` into training and validation records (order kept)."""
     if not 0 < valid_fraction < 1:
         raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
-    labels = np.asarray([r.label for r in records])
+    labels = binary_labels(records, "records to split")
     n_valid = max(2, round(valid_fraction * len(records)))
     if n_valid >= len(records):
         raise ValueError(f"{len(records)} records are too few to split off a validation set")
@@ -180,8 +180,8 @@ def split_train_valid(
     return train, valid
 
 
-def _autocast(config: FinetuneConfig, device: torch.device) -> Any:
-    if config.precision == "bf16":
+def _autocast(precision: str, device: torch.device) -> Any:
+    if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return torch.autocast(device_type=device.type, enabled=False)
 
@@ -208,12 +208,12 @@ def predict_scores(
     was_training = model.training
     model.eval()
     model.to(device)
-    config = FinetuneConfig(device=str(device), precision=precision)
+    check_precision(precision, str(device))
     scores = []
     starts = range(0, len(data), batch_size)
     for start in tqdm(starts, desc="predict", unit="batch", disable=not progress or None):
         ids, mask = _trimmed(data.input_ids[start : start + batch_size], data.attention_mask[start : start + batch_size], device)
-        with _autocast(config, device):
+        with _autocast(precision, device):
             logits = model(input_ids=ids, attention_mask=mask).logits.float()
         if logits.shape[-1] == 1:
             scores.append(torch.sigmoid(logits[:, 0]).cpu())
@@ -297,7 +297,7 @@ def finetune(
             model.train()
             ids, mask = _trimmed(train.input_ids[rows], train.attention_mask[rows], device)
             labels = torch.as_tensor(train.labels[rows], dtype=torch.long, device=device)
-            with _seeded_rng(derived_seed(config.seed, _DROPOUT, step), device), _autocast(config, device):
+            with _seeded_rng(derived_seed(config.seed, _DROPOUT, step), device), _autocast(config.precision, device):
                 logits = model(input_ids=ids, attention_mask=mask).logits.float()
             loss = F.cross_entropy(logits, labels)
             loss.backward()

@@ -386,7 +386,17 @@ def collect_results(results_dir: str | os.PathLike[str]) -> list[dict[str, Any]]
     """Every item JSON under ``results_dir`` (sorted by set and method order)."""
     order = {m: i for i, m in enumerate(METHODS)}
     records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(results_dir).glob("*/*.json"))]
-    return sorted(records, key=lambda r: (int(r["set"].split("_")[0]) if r["set"].split("_")[0].isdigit() else 0, r["set"], order.get(r["method"], 99)))
+    return sorted(records, key=lambda r: (*_set_order(r["set"]), order.get(r["method"], 99)))
+
+
+def _set_order(name: str) -> tuple[int, str]:
+    """Sort key of an RBP-31 set folder name ``<number>_<experiment>``: by number, as the readers list them.
+
+    >>> sorted(["10_B", "2_A", "demo"], key=_set_order)
+    ['demo', '2_A', '10_B']
+    """
+    number = name.split("_")[0]
+    return (int(number) if number.isdigit() else 0, name)
 
 
 def auroc_table(records: Sequence[dict[str, Any]], metric: str = "auroc") -> pd.DataFrame:
@@ -403,7 +413,7 @@ def auroc_table(records: Sequence[dict[str, Any]], metric: str = "auroc") -> pd.
     table = frame.pivot(index="set", columns="method", values=metric)
     table = table[[m for m in METHODS if m in table.columns]]
     table.columns.name = None
-    return table.loc[sorted(table.index, key=lambda s: (int(s.split("_")[0]) if s.split("_")[0].isdigit() else 0, s))]
+    return table.loc[sorted(table.index, key=_set_order)]
 
 
 def attention_landscapes(records: Sequence[dict[str, Any]], method: str = "pretrained") -> dict[str, dict[str, Any]]:
