@@ -6,16 +6,18 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import utrbert.rbp_benchmark as bench
-from utrbert.finetuning import FinetuneConfig
-from utrbert.model import build_config, build_model
+from utrbert.finetuning import FinetuneConfig, encode_records, predict_scores
+from utrbert.model import build_config, build_model, load_model
 from utrbert.rbp_benchmark import (
     METHODS,
     BenchmarkSettings,
     auroc_table,
     collect_results,
+    fine_tuned_model_path,
     item_path,
     item_provenance,
     load_set_splits,
@@ -99,6 +101,16 @@ def test_benchmark_writes_items_resumes_and_refuses_mixed_settings(demo, monkeyp
     assert "umap" not in json.loads(item_path(results, names[0], "scratch").read_text())["details"]
     predictions = (demo["root"] / "art" / names[1] / "cnn.tsv").read_text().splitlines()
     assert predictions[0].split("\t") == ["id", "label", "score"] and len(predictions) == 101
+    # the fine-tuned pretrained classifier is kept for later analyses and scores the test set as the item did
+    saved = fine_tuned_model_path(demo["root"] / "art", names[1], "pretrained")
+    classifier, tokenizer = load_model(saved, task="classification")
+    card = json.loads((saved / "model_card.json").read_text())
+    assert card["set"] == names[1] and card["fingerprint"] == settings_fingerprint(settings, "pretrained")
+    item_scores = pd.read_csv(demo["root"] / "art" / names[1] / "pretrained.tsv", sep="\t")
+    splits = load_set_splits(demo["rbp31"], names[1], settings)
+    rescored = predict_scores(classifier, encode_records(splits.test, tokenizer), batch_size=32)
+    assert np.allclose(rescored, item_scores["score"].to_numpy(), atol=2e-2)  # fp16 weights
+    assert not fine_tuned_model_path(demo["root"] / "art", names[1], "scratch").exists()
 
     # nothing is recomputed when every item exists
     def fail(*args, **kwargs):

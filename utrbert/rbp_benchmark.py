@@ -51,6 +51,7 @@ __all__ = [
     "load_set_splits",
     "settings_fingerprint",
     "item_path",
+    "fine_tuned_model_path",
     "run_item",
     "run_benchmark",
     "collect_results",
@@ -175,6 +176,11 @@ def item_path(results_dir: str | os.PathLike[str], set_name: str, method: str) -
     return Path(results_dir) / set_name / f"{method}.json"
 
 
+def fine_tuned_model_path(artifacts_dir: str | os.PathLike[str], set_name: str, method: str) -> Path:
+    """Where :func:`run_item` writes the fine-tuned classifier of a ``pretrained`` item (fp16, with its card)."""
+    return Path(artifacts_dir) / set_name / f"{method}_model"
+
+
 def _sequences(records: Sequence[SequenceRecord]) -> list[str]:
     return [r.sequence for r in records]
 
@@ -236,8 +242,11 @@ def _umap(embeddings: np.ndarray, labels: list[int], ids: list[str], seed: int) 
             "params": {"n_neighbors": 15, "min_dist": 0.1, "random_state": seed}}
 
 
-def _fit_bert(method: str, splits: SetSplits, settings: BenchmarkSettings) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def _fit_bert(
+    method: str, splits: SetSplits, settings: BenchmarkSettings, save_model_to: Path | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     from .finetune_cli import run_finetune
+    from .model import export_checkpoint
 
     run = run_finetune(
         splits.train,
@@ -251,6 +260,11 @@ def _fit_bert(method: str, splits: SetSplits, settings: BenchmarkSettings) -> tu
     )
     info = {key: run.metrics[key] for key in ("model", "training")}
     info.update(_bert_extras(method, run.model, run.tokenizer, splits, settings))
+    if save_model_to is not None:  # the fine-tuned classifier, for later analyses (attention, motifs)
+        card = {"task": "RBP-31 binding-site classifier", "set": splits.name, "method": method,
+                "fingerprint": settings_fingerprint(settings, method), "settings": settings.fingerprint_fields(method),
+                "test_auroc": run.metrics["auroc"], "counts": splits.counts()}
+        export_checkpoint(run.model, run.tokenizer, save_model_to, card)
     return run.predictions["score"].to_numpy(), np.asarray(run.valid_scores), info
 
 
@@ -271,7 +285,9 @@ def run_item(
     if method in ("kmer_lr", "cnn"):
         test_scores, valid_scores, info = _fit_baseline(method, splits, settings)
     else:
-        test_scores, valid_scores, info = _fit_bert(method, splits, settings)
+        keep = artifacts_dir is not None and method == "pretrained"  # the model later analyses (motifs) read
+        save_to = fine_tuned_model_path(artifacts_dir, splits.name, method) if keep else None
+        test_scores, valid_scores, info = _fit_bert(method, splits, settings, save_to)
     seconds = time.perf_counter() - started
     test_labels = binary_labels(splits.test)
     metrics = evaluate_binary(test_labels, test_scores, binary_labels(splits.valid), valid_scores)
