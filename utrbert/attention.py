@@ -525,6 +525,11 @@ class ClsAttention:
             return kmer_to_nucleotide(self.token_scores[row, : self.n_kmers[row]], self.k)
         raise ValueError(f"level must be 'kmer' or 'nucleotide', got {level!r}")
 
+    def nucleotide_score_map(self, how: Literal["mean", "sum"] = "mean") -> dict[Any, np.ndarray]:
+        """``id -> unpadded per-nucleotide scores`` (the form :func:`utrbert.score_files.write_scores` takes)."""
+        values = self.nucleotide_scores(how)
+        return {record_id: values[row, : self.n_nucleotides[row]] for row, record_id in enumerate(self.ids)}
+
     def to_frame(self, level: Literal["kmer", "nucleotide"] = "nucleotide") -> pd.DataFrame:
         """Long table ``id, position, score`` (one row per k-mer or nucleotide); provenance in ``.attrs``."""
         import pandas as pd

@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 __all__ = [
+    "plot_logo",
     "NUCLEOTIDE_COLOURS",
     "plot_label_balance",
     "plot_length_distributions",
@@ -179,4 +180,26 @@ def plot_attention_landscape(
     ax.set_ylabel("mean [CLS] attention")
     ax.set_title(title)
     ax.legend(frameon=False, fontsize=8)
+    return ax
+
+
+def plot_logo(pwm, ax: Axes | None = None, title: str | None = None, information: bool = True) -> Axes:
+    """A sequence logo of a :class:`~utrbert.pwm.Pwm` drawn locally with logomaker (no web service).
+
+    ``information=True`` scales letters to bits (information content), otherwise to probabilities.
+    """
+    import logomaker
+
+    from .pwm import RNA_ALPHABET
+
+    ax = _axes(ax, (max(2.0, 0.45 * pwm.width), 1.6))
+    frame = pd.DataFrame(pwm.matrix, columns=list(RNA_ALPHABET))
+    if information:
+        frame = logomaker.transform_matrix(frame, from_type="probability", to_type="information")
+    logomaker.Logo(frame, ax=ax, color_scheme="classic", show_spines=False)
+    ax.set_ylabel("bits" if information else "probability")
+    ax.set_ylim(0, 2 if information else 1)
+    ax.set_xticks(range(pwm.width))
+    ax.set_xticklabels([str(i + 1) for i in range(pwm.width)], fontsize=7)
+    ax.set_title(pwm.name if title is None else title, fontsize=9)
     return ax

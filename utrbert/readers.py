@@ -44,6 +44,7 @@ __all__ = [
     "read_labeled_fasta",
     "read_labeled_table",
     "read_labeled_sequences",
+    "read_sequences",
     "parse_labeled_header",
     "RBP31_SPLITS",
     "parse_rbp31_header",
@@ -390,20 +391,21 @@ class _TableColumns:
     count: int
 
 
-def _table_columns(header: list[str] | None, path: Path) -> _TableColumns:
-    """Find ``sequence``, ``label`` and optional ``id`` (case-insensitive) in a table header."""
+def _table_columns(header: list[str] | None, path: Path, label_required: bool = True) -> _TableColumns:
+    """Find ``sequence``, ``label`` (``-1`` when absent and not required) and optional ``id`` (case-insensitive)."""
     if header is None:
         raise DataFormatError("empty file (no header line)", path, 1)
     names = [name.strip().lower() for name in header]
-    for required in ("sequence", "label"):
+    for required in ("sequence", "label") if label_required else ("sequence",):
         if required not in names:
             raise DataFormatError(f"header {header!r} has no {required!r} column", path, 1)
     if len(set(names)) != len(names):
         raise DataFormatError(f"header {header!r} repeats a column name", path, 1)
-    fixed = {names.index("sequence"), names.index("label"), names.index("id") if "id" in names else -1}
+    label = names.index("label") if "label" in names else -1
+    fixed = {names.index("sequence"), label, names.index("id") if "id" in names else -1}
     return _TableColumns(
         sequence=names.index("sequence"),
-        label=names.index("label"),
+        label=label,
         id=names.index("id") if "id" in names else None,
         extra=tuple((i, header[i].strip()) for i in range(len(names)) if i not in fixed),
         count=len(names),
@@ -411,7 +413,7 @@ def _table_columns(header: list[str] | None, path: Path) -> _TableColumns:
 
 
 def read_labeled_table(
-    path: PathLikeStr, k: int | None = None, input_format: str = "auto"
+    path: PathLikeStr, k: int | None = None, input_format: str = "auto", label_required: bool = True
 ) -> list[SequenceRecord]:
     """Read a TSV (``.tsv``, ``.txt``) or CSV (``.csv``) table with ``sequence`` and ``label`` columns.
 
@@ -419,7 +421,8 @@ def read_labeled_table(
     ``train.tsv``: header ``sequence<TAB>label``, rows like ``GAC ACG CGA ...``); with ``k=None`` the
     k-mer size is inferred from the tokens. Labels are integers (``1`` or ``1.0``). An ``id`` column is
     used when present; otherwise ids are ``<file name>:<line>``. Other columns go into ``meta``.
-    Blank lines are skipped; every other row must be complete.
+    Blank lines are skipped; every other row must be complete. With ``label_required=False`` the ``label``
+    column may be absent (records then have no label).
     """
     path = Path(path)
     suffix = _plain_suffix(path)
@@ -429,7 +432,7 @@ def read_labeled_table(
     ids = _IdRegistry(path)
     records: list[SequenceRecord] = []
     try:
-        columns = _table_columns(next(reader, None), path)
+        columns = _table_columns(next(reader, None), path, label_required)
         for row in reader:
             line = reader.line_num
             if all(not cell.strip() for cell in row):
@@ -443,7 +446,7 @@ def read_labeled_table(
                 raise DataFormatError("empty id", path, line)
             ids.add(record_id, line)
             try:
-                label = _binary_or_int_label(row[columns.label])
+                label = _binary_or_int_label(row[columns.label]) if columns.label >= 0 else None
                 sequence = _table_sequence(row[columns.sequence], k, record_id, input_format)
             except ValueError as exc:
                 raise DataFormatError(_without_record_prefix(str(exc), record_id), path, line, record_id) from exc
@@ -469,6 +472,35 @@ def read_labeled_sequences(path: PathLikeStr, k: int | None = None) -> list[Sequ
         return read_labeled_fasta(path)
     if suffix in TABLE_SUFFIXES:
         return read_labeled_table(path, k=k)
+    raise ValueError(
+        f"{path}: cannot tell the format from the suffix {suffix!r}; "
+        f"use one of {list(FASTA_SUFFIXES) + list(TABLE_SUFFIXES)} (optionally + .gz)"
+    )
+
+
+def read_sequences(path: PathLikeStr, k: int | None = None) -> list[SequenceRecord]:
+    """Read sequences with ids, labels optional.
+
+    FASTA: when every header carries a label (see :func:`parse_labeled_header`) it is read as
+    :func:`read_labeled_fasta` (same ids and labels as the fine-tuning command sees), otherwise as
+    :func:`read_fasta` (id = first header word, no label). Tables: ``sequence`` and optional ``id`` and
+    ``label`` columns (:func:`read_labeled_table`).
+    """
+    path = Path(path)
+    suffix = _plain_suffix(path)
+    if suffix in FASTA_SUFFIXES:
+        def labelled(header: str) -> bool:
+            try:
+                parse_labeled_header(header)
+            except ValueError:
+                return False
+            return True
+
+        if all(labelled(entry.header) for entry in iter_fasta(path)):
+            return read_labeled_fasta(path)
+        return read_fasta(path)
+    if suffix in TABLE_SUFFIXES:
+        return read_labeled_table(path, k=k, label_required=False)
     raise ValueError(
         f"{path}: cannot tell the format from the suffix {suffix!r}; "
         f"use one of {list(FASTA_SUFFIXES) + list(TABLE_SUFFIXES)} (optionally + .gz)"

@@ -67,6 +67,7 @@ __all__ = [
     "plant_motif",
     "add_poly_a_signal",
     "make_binary_dataset",
+    "make_motif_attention_demo",
     "make_m6a_windows",
     "make_mrna",
     "make_localization_dataset",
@@ -275,6 +276,61 @@ def make_binary_dataset(
         meta.update(motif_positions=tuple(positions), motif_instances=tuple(instances))
         records.append(SequenceRecord(f"{id_prefix}_{index}", sequence, label, meta))
     return records
+
+
+def make_motif_attention_demo(
+    n_positive: int,
+    n_negative: int,
+    motifs: Sequence[str] = (MOTIFS["PUM"], "UGCAUGU"),
+    length: int = 101,
+    seed: SeedLike = 0,
+    spike_rate: float = 0.02,
+) -> tuple[list[SequenceRecord], list[SequenceRecord], dict[str, np.ndarray]]:
+    """Positives carrying one planted instance of one of ``motifs`` (in turn), motif-free negatives, and
+    attention-like per-nucleotide scores for every record (for testing motif discovery, not a model).
+
+    Scores are positive noise (exponential, mean 1) with random single-nucleotide spikes at ``spike_rate``;
+    in positives the planted instance (and 1 nt either side) gets 4-6x the mean. ``meta["motif"]`` and
+    ``meta["motif_positions"]`` say what was planted where.
+
+    >>> pos, neg, scores = make_motif_attention_demo(4, 3, seed=0)
+    >>> [r.meta["motif"] for r in pos], len(neg), scores[pos[0].id].shape
+    (['UGUAHAUA', 'UGCAUGU', 'UGUAHAUA', 'UGCAUGU'], 3, (101,))
+    """
+    rng = as_generator(seed)
+    patterns = [_check_pattern(m) for m in motifs]
+    if not patterns:
+        raise ValueError("give at least one motif to plant")
+
+    def noise() -> np.ndarray:
+        values = rng.exponential(1.0, size=length)
+        spikes = rng.random(length) < spike_rate
+        values[spikes] *= 5.0
+        return values
+
+    def free_of_all(index: int) -> str:
+        for _ in range(1000):
+            sequence = random_utr(length, rng)
+            if not any(find_motif(sequence, m) for m in patterns):
+                return sequence
+        raise RuntimeError(f"could not draw a {length}-nt sequence free of {patterns} (record {index})")
+
+    positives, negatives, scores = [], [], {}
+    for index in range(n_positive):
+        pattern = patterns[index % len(patterns)]
+        sequence, position, instance = plant_motif(free_of_all(index), pattern, rng)
+        values = noise()
+        lo, hi = max(0, position - 1), min(length, position + len(instance) + 1)
+        values[lo:hi] = rng.uniform(4.0, 6.0, size=hi - lo)
+        record = SequenceRecord(f"pos_{index}", sequence, 1,
+                                {"motif": pattern, "motif_positions": (position,), "motif_instances": (instance,)})
+        positives.append(record)
+        scores[record.id] = values
+    for index in range(n_negative):
+        record = SequenceRecord(f"neg_{index}", free_of_all(index), 0, {"motif": None})
+        negatives.append(record)
+        scores[record.id] = noise()
+    return positives, negatives, scores
 
 
 def make_m6a_windows(

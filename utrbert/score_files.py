@@ -1,0 +1,151 @@
+"""Per-nucleotide score files keyed by sequence id: what ``attention`` writes and ``motifs`` reads.
+
+Two forms, chosen by suffix:
+
+- ``.tsv`` (optionally ``.gz``): columns ``id`` and ``scores`` (comma-separated floats, one per nucleotide);
+- ``.npz``: ``ids`` (strings), ``scores`` (2-D float array, rows padded with NaN to the longest sequence) and,
+  when written here, ``lengths`` and ``provenance`` (a JSON string).
+
+:func:`write_scores` also writes ``<file>.provenance.json`` beside either form (model, k, layers, versions).
+
+>>> import os, tempfile
+>>> path = os.path.join(tempfile.mkdtemp(), "s.tsv")
+>>> _ = write_scores({"a": np.array([0.5, 1.0]), "b": np.array([2.0])}, path)
+>>> {k: v.tolist() for k, v in read_scores(path).items()}
+{'a': [0.5, 1.0], 'b': [2.0]}
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ScoreFileError", "read_scores", "write_scores", "provenance_path"]
+
+
+class ScoreFileError(ValueError):
+    """A score file that cannot be read, naming the file, line or record."""
+
+
+def provenance_path(path: str | os.PathLike[str]) -> Path:
+    """``<file>.provenance.json`` next to a score file."""
+    path = Path(path)
+    return path.with_name(path.name + ".provenance.json")
+
+
+def _kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".npz"):
+        return "npz"
+    if name.endswith(".tsv") or name.endswith(".tsv.gz"):
+        return "tsv"
+    raise ScoreFileError(f"{path}: score files must end in .tsv, .tsv.gz or .npz")
+
+
+def write_scores(
+    scores: Mapping[str, np.ndarray], path: str | os.PathLike[str], provenance: Mapping[str, Any] | None = None
+) -> Path:
+    """Write per-nucleotide scores (``id -> 1-D array``) as TSV or NPZ (by suffix), plus a provenance file."""
+    path = Path(path)
+    kind = _kind(path)
+    ids = list(scores)
+    arrays = [np.asarray(scores[i], dtype=np.float64) for i in ids]
+    for record_id, values in zip(ids, arrays):
+        if values.ndim != 1 or len(values) == 0:
+            raise ValueError(f"record {record_id!r}: scores must be a non-empty 1-D array, got shape {values.shape}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"record {record_id!r}: scores contain NaN or infinite values")
+        if any(c in str(record_id) for c in "\t\n"):
+            raise ValueError(f"record id {record_id!r} contains a tab or newline")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = dict(provenance or {})
+    if kind == "tsv":
+        lines = ["id\tscores"] + [f"{i}\t" + ",".join(f"{v:.6g}" for v in a) for i, a in zip(ids, arrays)]
+        text = "\n".join(lines) + "\n"
+        if path.name.lower().endswith(".gz"):
+            with gzip.open(path, "wt", encoding="utf-8") as handle:
+                handle.write(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+    else:
+        width = max((len(a) for a in arrays), default=0)
+        padded = np.full((len(arrays), width), np.nan, dtype=np.float32)
+        for row, values in enumerate(arrays):
+            padded[row, : len(values)] = values
+        np.savez_compressed(path, ids=np.array(ids, dtype=str), scores=padded,
+                            lengths=np.array([len(a) for a in arrays], dtype=np.int64),
+                            provenance=np.array(json.dumps(info, default=str)))
+    provenance_path(path).write_text(json.dumps(info, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def read_scores(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Read a score file (TSV or NPZ, see the module docstring) into ``id -> 1-D float array``.
+
+    NPZ rows without ``lengths`` are trimmed of trailing NaN padding. Duplicate ids, empty or non-numeric
+    score lists and NaN inside a sequence raise :class:`ScoreFileError` naming the record.
+    """
+    path = Path(path)
+    kind = _kind(path)
+    out: dict[str, np.ndarray] = {}
+
+    def add(record_id: str, values: np.ndarray, where: str) -> None:
+        if record_id in out:
+            raise ScoreFileError(f"{where}: record {record_id!r} appears twice")
+        if len(values) == 0:
+            raise ScoreFileError(f"{where}: record {record_id!r} has no scores")
+        if not np.all(np.isfinite(values)):
+            raise ScoreFileError(f"{where}: record {record_id!r} has NaN or infinite scores")
+        out[record_id] = values
+
+    if kind == "tsv":
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        try:
+            with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+                lines = handle.read().splitlines()
+        except (OSError, UnicodeDecodeError, EOFError) as exc:
+            raise ScoreFileError(f"{path}: cannot read ({exc})") from exc
+        if not lines or [c.strip().lower() for c in lines[0].split("\t")] != ["id", "scores"]:
+            raise ScoreFileError(f"{path}:1: header must be 'id<TAB>scores'")
+        for number, line in enumerate(lines[1:], start=2):
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            if len(fields) != 2:
+                raise ScoreFileError(f"{path}:{number}: expected 2 tab-separated fields, found {len(fields)}")
+            record_id, text = fields[0].strip(), fields[1].strip()
+            try:
+                values = np.array([float(v) for v in text.split(",")], dtype=np.float64) if text else np.zeros(0)
+            except ValueError as exc:
+                raise ScoreFileError(f"{path}:{number}: record {record_id!r}: scores are not numbers") from exc
+            add(record_id, values, f"{path}:{number}")
+    else:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "ids" not in data or "scores" not in data:
+                    raise ScoreFileError(f"{path}: an .npz score file needs 'ids' and 'scores' arrays")
+                ids, matrix = data["ids"], np.asarray(data["scores"], dtype=np.float64)
+                lengths = data["lengths"] if "lengths" in data else None
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, ScoreFileError):
+                raise
+            raise ScoreFileError(f"{path}: cannot read ({exc})") from exc
+        if matrix.ndim != 2 or len(ids) != len(matrix):
+            raise ScoreFileError(f"{path}: 'scores' must be 2-D with one row per id ({len(ids)} ids, shape {matrix.shape})")
+        for row, record_id in enumerate(ids):
+            values = matrix[row]
+            if lengths is not None:
+                values = values[: int(lengths[row])]
+            else:
+                finite = np.flatnonzero(np.isfinite(values))
+                values = values[: finite[-1] + 1] if len(finite) else values[:0]
+            add(str(record_id), values, str(path))
+    if not out:
+        raise ScoreFileError(f"{path}: no records")
+    return out
