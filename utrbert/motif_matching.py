@@ -20,7 +20,7 @@ from scipy.stats import false_discovery_control
 from .meme import rbp_of
 from .pwm import Pwm
 
-__all__ = ["tomtom_matches", "best_matches"]
+__all__ = ["tomtom_matches", "best_matches", "motif_similarity"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +64,25 @@ def best_matches(matches: pd.DataFrame) -> pd.DataFrame:
     order = pd.unique(matches["query"])
     best = matches.sort_values(["query", "p", "target"], kind="stable").groupby("query", sort=False).head(1)
     return best.set_index("query").loc[order].reset_index()
+
+
+def motif_similarity(motifs: Sequence[Pwm], n_jobs: int = 1) -> pd.DataFrame:
+    """Symmetric ``-log10`` TOMTOM p-value between every pair of motifs (the smaller p of the two directions),
+    labelled by motif name; the diagonal is the largest off-diagonal value (so it does not dominate a heatmap).
+    """
+    from memelite import tomtom
+
+    names = [m.name for m in motifs]
+    if len(set(names)) != len(names):
+        raise ValueError("motif names must be unique")
+    if len(motifs) < 2:
+        raise ValueError("need at least two motifs to compare")
+    arrays = [np.ascontiguousarray(m.matrix.T) for m in motifs]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*targets.*", category=UserWarning)
+        p = np.asarray(tomtom(arrays, arrays, reverse_complement=False, n_jobs=n_jobs)[0], dtype=np.float64)
+    p = np.minimum(p, p.T).clip(1e-300, 1.0)
+    score = -np.log10(p)
+    np.fill_diagonal(score, 0.0)
+    np.fill_diagonal(score, score.max())
+    return pd.DataFrame(score, index=names, columns=names)

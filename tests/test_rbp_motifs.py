@@ -1,0 +1,130 @@
+"""The per-set motif runner on generated RBP-31 data, RBP names of the real sets, and profile consistency."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import utrbert.rbp_motifs as rbp_motifs
+from utrbert.book import load_profile
+from utrbert.finetuning import FinetuneConfig
+from utrbert.meme import read_meme
+from utrbert.model import build_config, build_model
+from utrbert.motifs import MotifSettings
+from utrbert.pwm import Pwm
+from utrbert.rbp_benchmark import BenchmarkSettings, fine_tuned_model_path, run_benchmark
+from utrbert.rbp_motifs import (
+    MotifRunSettings,
+    motif_item_path,
+    motif_summary_table,
+    pwm_from_record,
+    rbps_of_set,
+    run_motif_item,
+    run_motif_sets,
+)
+from utrbert.readers import list_rbp31_sets
+from utrbert.synthetic import write_demo_data
+from utrbert.tokenization import KmerTokenizer
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("motifs")
+    data = write_demo_data(root / "data", seed=0, scale="smoke")
+    checkpoint = root / "ckpt"
+    build_model(build_config("tiny", k=3), task="mlm", seed=0).save_pretrained(checkpoint)
+    KmerTokenizer(k=3).save_pretrained(checkpoint)
+    settings = BenchmarkSettings(max_train=200, seed=0, bert_size="tiny", pretrained=str(checkpoint),
+                                 finetune=FinetuneConfig(epochs=1, batch_size=32, peak_lr=1e-3, evals_per_epoch=1))
+    rng = np.random.default_rng(0)
+    database = read_meme(data / "motifs/attract_meme/ATtRACT/Homo_sapiens.meme")
+    database += [Pwm(f"decoy{i}", rng.dirichlet(np.full(4, 0.5), size=8), alt_name=f"DECOY{i}:x:{i}") for i in range(40)]
+    return {"root": root, "rbp31": data / "rbp31", "settings": settings, "database": database,
+            "names": list_rbp31_sets(data / "rbp31")}
+
+
+def test_set_runs_reuse_the_benchmark_classifier_write_json_and_resume(demo, monkeypatch) -> None:
+    names, art, results = demo["names"], demo["root"] / "art", demo["root"] / "motifs"
+    run_benchmark(demo["rbp31"], demo["settings"], demo["root"] / "bench", sets=names[:1], methods=["pretrained"],
+                  artifacts_dir=art, progress=False)
+    assert (fine_tuned_model_path(art, names[0], "pretrained") / "model_card.json").is_file()
+    settings = MotifRunSettings(motifs=MotifSettings(p_adjusted=0.05, ties="best"), match_q=0.5)
+    records = run_motif_sets(demo["rbp31"], names, demo["settings"], settings, demo["database"], results, art,
+                             run_label="first")
+    assert [r["set"] for r in records] == names
+    first = {r["set"]: r for r in records}
+    assert first[names[0]]["model_source"] == "saved by the RBP benchmark"
+    assert first[names[1]]["model_source"] == "fine-tuned by the motif run"
+    assert (fine_tuned_model_path(art, names[1], "pretrained") / "model_card.json").is_file()
+    for record in records:
+        assert record["rbps"] == list(rbps_of_set(record["set"]))
+        assert record["counts"]["n_positive"] == 20 and record["counts"]["n_negative"] == 80
+        assert record["attention"]["n_positive_scored"] == 20
+        for entry in record["motifs"]:
+            assert pwm_from_record(entry).width >= 4 and entry["instances"] >= 3 and entry["p_adjusted"] < 0.05
+        on_disk = json.loads(motif_item_path(results, record["set"]).read_text())
+        assert on_disk["fingerprint"] == record["fingerprint"]
+    # the demo database names the sets' own RBPs (PUM2, ELAVL1)
+    assert all(r["rbps_in_database"] for r in records)
+    table = motif_summary_table(records)
+    assert list(table.index) == names and set(table.columns) >= {"motifs", "matched", "own RBP recovered"}
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished set was recomputed")
+
+    monkeypatch.setattr(rbp_motifs, "run_motif_item", fail)
+    again = run_motif_sets(demo["rbp31"], names, demo["settings"], settings, demo["database"], results, art)
+    assert [r["fingerprint"] for r in again] == [r["fingerprint"] for r in records]
+
+
+def test_other_settings_refuse_to_mix_with_existing_results(demo) -> None:
+    names, results = demo["names"], demo["root"] / "mixed"
+    first = MotifRunSettings(motifs=MotifSettings(p_adjusted=0.05), match_q=0.5)
+    run_motif_item(demo["rbp31"], names[0], demo["settings"], first, demo["database"], results, demo["root"] / "art")
+    other = MotifRunSettings(motifs=MotifSettings(p_adjusted=0.01), match_q=0.5)
+    with pytest.raises(ValueError, match="other settings"):
+        run_motif_item(demo["rbp31"], names[0], demo["settings"], other, demo["database"], results, demo["root"] / "art")
+
+
+@pytest.mark.realdata
+def test_every_real_rbp31_set_names_its_rbps(real_data_dir) -> None:
+    database = {m.alt_name.split(":")[0] for m in read_meme(real_data_dir / "motifs/attract_meme/ATtRACT/Homo_sapiens.meme")}
+    names = list_rbp31_sets(real_data_dir / "rbp31")
+    genes = {name.split("_")[0]: rbps_of_set(name) for name in names}
+    assert len(genes) == 31
+    assert genes["23"] == ("PUM2",) and genes["24"] == ("QKI",) and genes["27"] == ("TARDBP",)
+    assert genes["3"] == genes["4"] == genes["5"] == ("AGO2",) and genes["6"] == genes["7"] == ("EIF4A3",)
+    assert genes["30"] == ("U2AF2",) and genes["25"] == ("SRSF1",) and genes["16"] == genes["17"] == ("HNRNPC",)
+    in_db = {n for n, g in genes.items() if set(g) & database}
+    # ATtRACT has no motif for MOV10, NSUN2, EWSR1 or TAF15
+    assert {"21", "22", "12", "26"}.isdisjoint(in_db) and {"23", "24", "27", "8", "17", "28"} <= in_db
+
+
+def _effective_parameters(stem: str, profile: dict, out: Path) -> dict:
+    """The values a chapter runs with: its parameters cell's defaults, updated with the profile's."""
+    import nbformat
+
+    from utrbert.book import declared_parameters, resolve_parameters
+
+    template = REPO_ROOT / "notebooks" / f"{stem}.ipynb"
+    cell = next(c for c in nbformat.read(template, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    values: dict = {}
+    exec(cell.source, {}, values)  # plain assignments (checked by the book runner)
+    values.update(resolve_parameters(profile, stem, declared_parameters(template), repo_root=REPO_ROOT, output_dir=out))
+    return values
+
+
+@pytest.mark.parametrize("profile", ["cpu", "smoke", "gpu"])
+def test_the_motif_chapter_fine_tunes_exactly_as_the_rbp_chapter(profile: str, tmp_path: Path) -> None:
+    """The motif chapter reuses the RBP chapter's classifiers only if both fine-tune with the same settings."""
+    loaded = load_profile(profile, REPO_ROOT / "profiles")
+    rbp = _effective_parameters("03_rbp_binding", loaded, tmp_path)
+    motifs = _effective_parameters("04_motifs", loaded, tmp_path)
+    shared = ["pretrained_dir", "bert_size", "k", "max_train", "max_test", "valid_fraction", "epochs", "batch_size",
+              "peak_lr", "precision", "seed", "artifacts_dir", "device"]
+    assert {name: motifs[name] for name in shared} == {name: rbp[name] for name in shared}
