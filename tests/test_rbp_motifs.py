@@ -65,6 +65,8 @@ def test_set_runs_reuse_the_benchmark_classifier_write_json_and_resume(demo, mon
         assert record["rbps"] == list(rbps_of_set(record["set"]))
         assert record["counts"]["n_positive"] == 20 and record["counts"]["n_negative"] == 80
         assert record["attention"]["n_positive_scored"] == 20
+        heads = np.array(record["attention"]["head_normalized_entropy"])  # tiny model: 2 layers x 2 heads
+        assert heads.shape == (2, 2) and ((heads > 0) & (heads <= 1 + 1e-6)).all()
         for entry in record["motifs"]:
             assert pwm_from_record(entry).width >= 4 and entry["instances"] >= 3 and entry["p_adjusted"] < 0.05
         on_disk = json.loads(motif_item_path(results, record["set"]).read_text())

@@ -85,10 +85,12 @@ class MotifRunSettings:
     match_q: float = 0.01
     database: str = ""
     batch_size: int = 128
+    head_summary_positives: int = 500
 
     def as_dict(self) -> dict[str, Any]:
         return {"motifs": self.motifs.as_dict(), "layers": list(self.layers), "max_positives": self.max_positives,
-                "match_q": self.match_q, "database": self.database}
+                "match_q": self.match_q, "database": self.database,
+                "head_summary_positives": self.head_summary_positives}
 
 
 def _fingerprint(fields: Mapping[str, Any]) -> str:
@@ -141,7 +143,7 @@ def run_motif_item(
     run_label: str = "",
 ) -> dict[str, Any]:
     """Attention -> motifs -> TOMTOM for one set; write and return its JSON (reused when fingerprints match)."""
-    from .attention import cls_attention
+    from .attention import cls_attention, head_summary
     from .finetuning import stratified_subsample
     from .motifs_cli import find_and_match_motifs
     from .provenance import environment
@@ -168,6 +170,11 @@ def run_motif_item(
     attention = cls_attention(model, encoding, batch_size=settings.batch_size, layers=settings.layers,
                               device=bench_settings.finetune.device, progress=False)
     scores = attention.nucleotide_score_map()
+    head_rows = list(range(min(len(positives), settings.head_summary_positives)))
+    heads = head_summary(model, tokenizer.encode_corpus([positives[i].sequence for i in head_rows],
+                                                        ids=[positives[i].id for i in head_rows]),
+                         batch_size=settings.batch_size, device=bench_settings.finetune.device,
+                         statistic="normalized_entropy", progress=False)
     report = find_and_match_motifs(positives, negatives, scores, settings.motifs, database, settings.match_q)
     own = set(rbps_of_set(set_name))
     in_database = sorted(own & {t.alt_name.split(":", 1)[0] for t in database})
@@ -200,7 +207,9 @@ def run_motif_item(
         "own_rbp_best_q": float(own_hits["q"].min()) if len(own_hits) else None,
         "counts": report.discovery.counts,
         "attention": {"layers": list(attention.layers), "n_positive_scored": len(scores),
-                      "mean_special_fraction": float(np.mean(attention.special_fraction))},
+                      "mean_special_fraction": float(np.mean(attention.special_fraction)),
+                      "head_normalized_entropy": np.round(heads.to_numpy(), 5).tolist(),
+                      "head_summary_positives": len(head_rows)},
         "model_source": model_source,
         "motifs": motifs,
         "fingerprint": fingerprint,
