@@ -17,7 +17,13 @@ from collections.abc import Sequence
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS: tuple[str, ...] = ("utrbert.book", "utrbert.finetune_cli", "utrbert.attention_cli", "utrbert.motifs_cli")
+COMMANDS: tuple[str, ...] = (
+    "utrbert.book",
+    "utrbert.finetune_cli",
+    "utrbert.attention_cli",
+    "utrbert.motifs_cli",
+    "utrbert.mutagenesis_cli",
+)
 """Modules that each register one subcommand."""
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 __all__ = [
+    "plot_mutagenesis",
     "plot_logo",
     "NUCLEOTIDE_COLOURS",
     "plot_label_balance",
@@ -202,4 +203,21 @@ def plot_logo(pwm, ax: Axes | None = None, title: str | None = None, information
     ax.set_xticks(range(pwm.width))
     ax.set_xticklabels([str(i + 1) for i in range(pwm.width)], fontsize=7)
     ax.set_title(pwm.name if title is None else title, fontsize=9)
+    return ax
+
+
+def plot_mutagenesis(matrix: pd.DataFrame, sequence: str, ax: Axes | None = None, title: str = "") -> Axes:
+    """Heatmap of a 4 x L mutagenesis ``delta`` matrix (rows A C G U), centred at 0, reference letters on x."""
+    ax = _axes(ax, (max(6.0, 0.12 * matrix.shape[1]), 2.2))
+    limit = float(np.nanmax(np.abs(matrix.to_numpy()))) or 1.0
+    image = ax.imshow(matrix.to_numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_yticks(range(4))
+    ax.set_yticklabels(list(matrix.index))
+    ax.set_xticks(range(matrix.shape[1]))
+    ax.set_xticklabels(list(sequence.upper().replace("T", "U"))[: matrix.shape[1]], fontsize=6)
+    ax.set_xlabel("reference sequence")
+    ax.set_ylabel("substituted to")
+    ax.figure.colorbar(image, ax=ax, label="score change")
+    if title:
+        ax.set_title(title)
     return ax
