@@ -1,0 +1,117 @@
+"""Localization: head/tail windows, cached embeddings equal to a plain per-mRNA loop, resumable cache,
+multi-label metrics and the attention pooling head on generated data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import utrbert.attention as attention_module
+from utrbert.localization_embeddings import embed_mrnas, load_embeddings, pad_windows, segments
+from utrbert.localization_head import HeadConfig, multilabel_metrics, predict_pooling_head, train_pooling_head
+from utrbert.model import build_config, build_model
+from utrbert.records import SequenceRecord
+from utrbert.synthetic import random_utr
+from utrbert.tokenization import KmerTokenizer
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("enc")
+    build_model(build_config("tiny", k=3, initializer_range=0.3), task="mlm", seed=0).save_pretrained(directory)
+    KmerTokenizer(k=3).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def mrnas() -> list[SequenceRecord]:
+    rng = np.random.default_rng(0)
+    lengths = [150, 700, 1000, 1601, 2500, 90, 1200]
+    return [SequenceRecord(f"NM_{i}", random_utr(n, rng), None) for i, n in enumerate(lengths)]
+
+
+def test_segments_take_head_and_tail_without_double_counting() -> None:
+    assert segments("A" * 8000) == [(0, 8000)]
+    assert segments("A" * 8001) == [(0, 4000), (4001, 8001)]
+    with pytest.raises(ValueError):
+        segments("ACGU", segment_nt=0)
+
+
+def _plain_loop(model, tokenizer, record, segment_nt, window_nt) -> np.ndarray:
+    """The straightforward way: each window padded to the full window length, one at a time."""
+    vectors, weights = [], []
+    for start, end in segments(record.sequence, segment_nt):
+        piece = record.sequence[start:end]
+        for w0 in range(0, len(piece), window_nt):
+            window = piece[w0:w0 + window_nt]
+            if len(window) < 3:
+                continue
+            ids = tokenizer.encode_corpus([window]).padded(max_length=window_nt - 3 + 3)
+            with torch.no_grad():
+                hidden = model.base_model(input_ids=torch.from_numpy(ids["input_ids"]),
+                                          attention_mask=torch.from_numpy(ids["attention_mask"])).last_hidden_state[0]
+            n = len(window) - 2
+            vectors.append(hidden[1:1 + n].mean(0).numpy())
+            weights.append(n)
+    weights = np.array(weights, dtype=np.float64)
+    return (np.array(vectors) * weights[:, None]).sum(0) / weights.sum()
+
+
+def test_cached_embeddings_equal_a_plain_per_mrna_loop_and_resume(tmp_path: Path, checkpoint: Path, mrnas, monkeypatch) -> None:
+    cache = tmp_path / "cache"
+    result = embed_mrnas(checkpoint, mrnas, cache, segment_nt=600, window_nt=250, shard_size=3, progress=False)
+    assert result.ids == [r.id for r in mrnas]
+    # <= 1,200 nt: the whole mRNA in 250-nt windows; longer: 600-nt head and tail, 3 windows each
+    assert np.diff(result.offsets).tolist() == [1, 3, 4, 6, 6, 1, 5]
+    model = build_model(build_config("tiny", k=3, initializer_range=0.3), task="mlm", seed=0).eval()
+    tokenizer = KmerTokenizer(k=3)
+    for record, vector in zip(mrnas, result.mrna_vectors):
+        assert np.allclose(vector, _plain_loop(model, tokenizer, record, 600, 250), atol=2e-3)  # float16 cache
+    # resumable: a lost shard is recomputed, the others are read back
+    (cache / "shard_00001.npz").unlink()
+    calls = []
+    original = attention_module.cls_embeddings
+    monkeypatch.setattr(attention_module, "cls_embeddings", lambda *a, **k: calls.append(1) or original(*a, **k))
+    again = embed_mrnas(checkpoint, mrnas, cache, segment_nt=600, window_nt=250, shard_size=3, progress=False)
+    assert len(calls) == 1 and np.array_equal(again.windows, result.windows)
+    with pytest.raises(ValueError, match="other settings"):
+        embed_mrnas(checkpoint, mrnas, cache, segment_nt=500, window_nt=250, shard_size=3, progress=False)
+    (cache / "shard_00000.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="incomplete"):
+        load_embeddings(cache)
+    windows, mask = pad_windows(result.subset(["NM_3", "NM_0"]))
+    assert windows.shape[:2] == (2, 6) and mask.sum(1).tolist() == [6, 1]
+
+
+def test_multilabel_metrics_per_compartment_and_constant_labels() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.random((200, 3)) < 0.4
+    y[:, 2] = True  # like exosome: every mRNA positive
+    s = y + rng.normal(0, 0.5, y.shape)
+    table = multilabel_metrics(y.astype(int), s, ["nucleus", "cytosol", "exosome"])
+    assert table.loc["nucleus", "auroc"] > 0.8 and np.isnan(table.loc["exosome", "auroc"])
+    assert table.loc["macro", "auroc"] == pytest.approx(table.loc[["nucleus", "cytosol"], "auroc"].mean())
+    with pytest.raises(ValueError):
+        multilabel_metrics(y, s[:, :2], ["a", "b", "c"])
+
+
+def test_pooling_head_learns_a_label_carried_by_one_window() -> None:
+    rng = np.random.default_rng(1)
+    n, width, hidden = 400, 6, 8
+    windows = rng.normal(size=(n, width, hidden)).astype(np.float32)
+    mask = np.arange(width)[None, :] < rng.integers(1, width + 1, size=n)[:, None]
+    labels = (rng.random((n, 2)) < 0.5).astype(int)
+    for i in range(n):  # label 0 is written into one random real window's first feature; label 1 is noise
+        j = rng.integers(0, mask[i].sum())
+        windows[i, j, 0] += 4 * labels[i, 0]
+    head = train_pooling_head((windows[:300], mask[:300], labels[:300]), (windows[300:350], mask[300:350], labels[300:350]),
+                              HeadConfig(epochs=40, seed=0))
+    scores = predict_pooling_head(head, windows[350:], mask[350:])
+    table = multilabel_metrics(labels[350:], scores, ["signal", "noise"])
+    assert table.loc["signal", "auroc"] > 0.9 and table.loc["noise", "auroc"] < 0.75
+    again = train_pooling_head((windows[:300], mask[:300], labels[:300]), (windows[300:350], mask[300:350], labels[300:350]),
+                               HeadConfig(epochs=40, seed=0))
+    assert np.allclose(predict_pooling_head(again, windows[350:], mask[350:]), scores)  # seeded
