@@ -75,6 +75,10 @@ def test_set_runs_reuse_the_benchmark_classifier_write_json_and_resume(demo, mon
     assert all(r["rbps_in_database"] for r in records)
     table = motif_summary_table(records)
     assert list(table.index) == names and set(table.columns) >= {"motifs", "matched", "own RBP recovered"}
+    for record in records:  # the loose criterion: some motif's best match is the set's own RBP, any q
+        expected = any(m["best_match_rbp"] in record["rbps"] for m in record["motifs"])
+        assert table.loc[record["set"], "own RBP best match"] == expected
+        assert not record["own_rbp_recovered"] or expected or any(m["own_rbp_match"] for m in record["motifs"])
 
     def fail(*args, **kwargs):
         raise AssertionError("a finished set was recomputed")

@@ -38,6 +38,7 @@ __all__ = [
     "run_motif_item",
     "run_motif_sets",
     "motif_summary_table",
+    "own_rbp_best_match",
     "pwm_from_record",
 ]
 
@@ -267,8 +268,16 @@ def run_motif_sets(
     return [done[name] for name in set_names if name in done]
 
 
+def own_rbp_best_match(record: Mapping[str, Any]) -> bool:
+    """Whether any motif of a set has a motif of the set's own RBP as its best (lowest-p) ATtRACT match,
+    whatever its q-value (a weaker criterion than ``own_rbp_recovered``, reported beside it)."""
+    own = set(record["rbps"])
+    return any(m.get("best_match_rbp") in own for m in record["motifs"])
+
+
 def motif_summary_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per set: RBP, motifs, matched motifs, best ATtRACT match (and its q), own RBP recovered."""
+    """One row per set: RBP, motifs, matched motifs, best ATtRACT match (and its q), own RBP recovered
+    (a match at q < ``match_q``) and own RBP as some motif's best match (any q)."""
     rows = []
     for record in records:
         best = record.get("best_match") or {}
@@ -283,5 +292,6 @@ def motif_summary_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             "best q": best.get("q"),
             "own RBP recovered": record["own_rbp_recovered"],
             "own RBP q": record["own_rbp_best_q"],
+            "own RBP best match": own_rbp_best_match(record),
         })
     return pd.DataFrame(rows).set_index("set") if rows else pd.DataFrame()
