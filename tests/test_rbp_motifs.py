@@ -126,8 +126,9 @@ def _effective_parameters(stem: str, profile: dict, out: Path) -> dict:
 
 
 @pytest.mark.parametrize("profile", ["cpu", "smoke", "gpu"])
-def test_the_motif_chapter_fine_tunes_exactly_as_the_rbp_chapter(profile: str, tmp_path: Path) -> None:
+def test_the_motif_chapter_fine_tunes_exactly_as_the_rbp_chapter(profile: str, tmp_path: Path, monkeypatch) -> None:
     """The motif chapter reuses the RBP chapter's classifiers only if both fine-tune with the same settings."""
+    monkeypatch.setenv("UTRBERT_DATA", str(tmp_path))  # real profiles resolve the data directory; none is read
     loaded = load_profile(profile, REPO_ROOT / "profiles")
     rbp = _effective_parameters("03_rbp_binding", loaded, tmp_path)
     motifs = _effective_parameters("04_motifs", loaded, tmp_path)
