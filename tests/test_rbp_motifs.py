@@ -15,7 +15,10 @@ from utrbert.meme import read_meme
 from utrbert.model import build_config, build_model
 from utrbert.motifs import MotifSettings
 from utrbert.pwm import Pwm
-from utrbert.rbp_benchmark import BenchmarkSettings, fine_tuned_model_path, run_benchmark
+from utrbert.attention import cls_attention
+from utrbert.model import load_model
+from utrbert.rbp_benchmark import BenchmarkSettings, attention_path, fine_tuned_model_path, load_set_splits, run_benchmark
+from utrbert.score_files import read_scores
 from utrbert.rbp_motifs import (
     MotifRunSettings,
     motif_item_path,
@@ -55,11 +58,19 @@ def test_set_runs_reuse_the_benchmark_classifier_write_json_and_resume(demo, mon
     assert (fine_tuned_model_path(art, names[0], "pretrained") / "model_card.json").is_file()
     settings = MotifRunSettings(motifs=MotifSettings(p_adjusted=0.05, ties="best"), match_q=0.5)
     records = run_motif_sets(demo["rbp31"], names, demo["settings"], settings, demo["database"], results, art,
-                             run_label="first")
+                             run_label="first", benchmark_results_dir=demo["root"] / "bench")
     assert [r["set"] for r in records] == names
     first = {r["set"]: r for r in records}
-    assert first[names[0]]["model_source"] == "saved by the RBP benchmark"
+    # the benchmark's pretrained item wrote its test positives' attention: no model needed
+    assert first[names[0]]["model_source"] == "attention saved by the RBP benchmark"
     assert first[names[1]]["model_source"] == "fine-tuned by the motif run"
+    saved = read_scores(attention_path(demo["root"] / "bench", names[0]))
+    classifier, tokenizer = load_model(fine_tuned_model_path(art, names[0], "pretrained"), task="classification")
+    positives = [r for r in load_set_splits(demo["rbp31"], names[0], demo["settings"]).test if r.label == 1]
+    again = cls_attention(classifier, tokenizer.encode_corpus([r.sequence for r in positives], ids=[r.id for r in positives]),
+                          progress=False).nucleotide_score_map()
+    assert list(saved) == [r.id for r in positives]
+    assert all(np.allclose(saved[i], again[i], atol=5e-3) for i in saved)  # float16 file, fp16-saved weights
     assert (fine_tuned_model_path(art, names[1], "pretrained") / "model_card.json").is_file()
     for record in records:
         assert record["rbps"] == list(rbps_of_set(record["set"]))

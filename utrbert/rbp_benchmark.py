@@ -52,6 +52,7 @@ __all__ = [
     "settings_fingerprint",
     "item_path",
     "fine_tuned_model_path",
+    "attention_path",
     "run_item",
     "run_benchmark",
     "collect_results",
@@ -242,8 +243,47 @@ def _umap(embeddings: np.ndarray, labels: list[int], ids: list[str], seed: int) 
             "params": {"n_neighbors": 15, "min_dist": 0.1, "random_state": seed}}
 
 
+def attention_path(results_dir: str | os.PathLike[str], set_name: str) -> Path:
+    """Where a ``pretrained`` item writes the [CLS] attention of its test positives (committed like the item):
+    ``<results_dir>_attention/<set>.npz`` beside the item folders, so ``<results_dir>/*/*.json`` stays items only.
+
+    >>> attention_path("results/rbp31", "23_PARCLIP_PUM2_hg19").as_posix()
+    'results/rbp31_attention/23_PARCLIP_PUM2_hg19.npz'
+    """
+    directory = Path(results_dir)
+    return directory.with_name(directory.name + "_attention") / f"{set_name}.npz"
+
+
+HEAD_SUMMARY_POSITIVES = 500
+"""Test positives whose layer x head [CLS] entropy a ``pretrained`` item records."""
+
+
+def _save_positive_attention(model: Any, tokenizer: Any, splits: SetSplits, settings: BenchmarkSettings, path: Path) -> None:
+    """Per-nucleotide [CLS] attention (Eq. 8, ``settings.attention_layers``) of the test positives, and a layer x
+    head entropy summary, so motif analyses need no model (the fine-tuned weights are not committed)."""
+    from .attention import cls_attention, head_summary
+    from .score_files import write_scores
+
+    positives = [r for r in splits.test if r.label == 1]
+    encoding = tokenizer.encode_corpus([r.sequence for r in positives], ids=[r.id for r in positives])
+    attention = cls_attention(model, encoding, layers=settings.attention_layers, device=settings.finetune.device,
+                              progress=False)
+    first = positives[:HEAD_SUMMARY_POSITIVES]
+    heads = head_summary(model, tokenizer.encode_corpus([r.sequence for r in first], ids=[r.id for r in first]),
+                         device=settings.finetune.device, statistic="normalized_entropy", progress=False)
+    provenance = {"set": splits.name, "fingerprint": settings_fingerprint(settings, "pretrained"),
+                  "what": "[CLS] attention per nucleotide of the test positives (Eq. 8; k-mers averaged)",
+                  "layers": list(attention.layers), "layers_requested": list(settings.attention_layers),
+                  "heads": list(attention.heads), "k": attention.k,
+                  "mean_special_fraction": float(np.mean(attention.special_fraction)),
+                  "head_normalized_entropy": np.round(heads.to_numpy(), 5).tolist(),
+                  "head_summary_positives": len(first)}
+    write_scores(attention.nucleotide_score_map(), path, provenance, npz_dtype="float16")
+
+
 def _fit_bert(
-    method: str, splits: SetSplits, settings: BenchmarkSettings, save_model_to: Path | None = None
+    method: str, splits: SetSplits, settings: BenchmarkSettings, save_model_to: Path | None = None,
+    save_attention_to: Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     from .finetune_cli import run_finetune
     from .model import export_checkpoint
@@ -265,6 +305,8 @@ def _fit_bert(
                 "fingerprint": settings_fingerprint(settings, method), "settings": settings.fingerprint_fields(method),
                 "test_auroc": run.metrics["auroc"], "counts": splits.counts()}
         export_checkpoint(run.model, run.tokenizer, save_model_to, card)
+    if save_attention_to is not None:
+        _save_positive_attention(run.model, run.tokenizer, splits, settings, save_attention_to)
     return run.predictions["score"].to_numpy(), np.asarray(run.valid_scores), info
 
 
@@ -287,7 +329,8 @@ def run_item(
     else:
         keep = artifacts_dir is not None and method == "pretrained"  # the model later analyses (motifs) read
         save_to = fine_tuned_model_path(artifacts_dir, splits.name, method) if keep else None
-        test_scores, valid_scores, info = _fit_bert(method, splits, settings, save_to)
+        attention_to = attention_path(results_dir, splits.name) if method == "pretrained" else None
+        test_scores, valid_scores, info = _fit_bert(method, splits, settings, save_to, attention_to)
     seconds = time.perf_counter() - started
     test_labels = binary_labels(splits.test)
     metrics = evaluate_binary(test_labels, test_scores, binary_labels(splits.valid), valid_scores)

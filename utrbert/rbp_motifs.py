@@ -107,6 +107,35 @@ def pwm_from_record(entry: Mapping[str, Any]) -> Pwm:
     return Pwm(entry["motif"], np.asarray(entry["pwm"], dtype=np.float64), nsites=int(entry["instances"]))
 
 
+def _saved_attention(
+    benchmark_results_dir: str | os.PathLike[str] | None, set_name: str, bench_settings: Any,
+    settings: MotifRunSettings, positives: Sequence[Any],
+) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+    """The RBP benchmark's attention of this set's test positives, if it fits these settings exactly."""
+    from .rbp_benchmark import attention_path, settings_fingerprint
+    from .score_files import provenance_path, read_scores
+
+    if benchmark_results_dir is None or settings.max_positives is not None:  # the file covers all test positives
+        return None
+    path = attention_path(benchmark_results_dir, set_name)
+    if not path.is_file():
+        return None
+    info = json.loads(provenance_path(path).read_text(encoding="utf-8"))
+    if (info.get("fingerprint") != settings_fingerprint(bench_settings, "pretrained")
+            or list(info.get("layers_requested", [])) != list(settings.layers)
+            or info.get("head_summary_positives") != min(len(positives), settings.head_summary_positives)):
+        logger.info("%s: saved attention does not fit these settings; computing it from a classifier", set_name)
+        return None
+    scores = read_scores(path)
+    missing = [r.id for r in positives if r.id not in scores]
+    if missing:
+        raise ValueError(f"{path}: no attention for {len(missing)} test positives of {set_name}, e.g. {missing[:3]}")
+    keep = {r.id: scores[r.id] for r in positives}
+    attention_info = {key: info[key] for key in ("layers", "mean_special_fraction", "head_normalized_entropy",
+                                                 "head_summary_positives")}
+    return keep, attention_info
+
+
 def _classifier(splits: Any, bench_settings: Any, artifacts_dir: str | os.PathLike[str] | None) -> tuple[Any, Any, str]:
     """The set's fine-tuned pretrained classifier: the benchmark's saved copy, or fine-tuned again."""
     from .model import export_checkpoint, load_model
@@ -142,8 +171,13 @@ def run_motif_item(
     results_dir: str | os.PathLike[str],
     artifacts_dir: str | os.PathLike[str] | None = None,
     run_label: str = "",
+    benchmark_results_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Attention -> motifs -> TOMTOM for one set; write and return its JSON (reused when fingerprints match)."""
+    """Attention -> motifs -> TOMTOM for one set; write and return its JSON (reused when fingerprints match).
+
+    The attention comes from the RBP benchmark's ``pretrained_attention.npz`` in ``benchmark_results_dir`` when
+    it matches (same fine-tuning fingerprint, layers and positives), else from the saved or re-fine-tuned classifier.
+    """
     from .attention import cls_attention, head_summary
     from .finetuning import stratified_subsample
     from .motifs_cli import find_and_match_motifs
@@ -166,16 +200,25 @@ def run_motif_item(
     if settings.max_positives is not None and len(positives) > settings.max_positives:
         rows = stratified_subsample(np.ones(len(positives), dtype=int), settings.max_positives, bench_settings.seed)
         positives = [positives[i] for i in sorted(rows)]
-    model, tokenizer, model_source = _classifier(splits, bench_settings, artifacts_dir)
-    encoding = tokenizer.encode_corpus([r.sequence for r in positives], ids=[r.id for r in positives])
-    attention = cls_attention(model, encoding, batch_size=settings.batch_size, layers=settings.layers,
-                              device=bench_settings.finetune.device, progress=False)
-    scores = attention.nucleotide_score_map()
-    head_rows = list(range(min(len(positives), settings.head_summary_positives)))
-    heads = head_summary(model, tokenizer.encode_corpus([positives[i].sequence for i in head_rows],
-                                                        ids=[positives[i].id for i in head_rows]),
-                         batch_size=settings.batch_size, device=bench_settings.finetune.device,
-                         statistic="normalized_entropy", progress=False)
+    saved = _saved_attention(benchmark_results_dir, set_name, bench_settings, settings, positives)
+    if saved is not None:
+        scores, attention_info = saved
+        model_source = "attention saved by the RBP benchmark"
+    else:
+        model, tokenizer, model_source = _classifier(splits, bench_settings, artifacts_dir)
+        encoding = tokenizer.encode_corpus([r.sequence for r in positives], ids=[r.id for r in positives])
+        attention = cls_attention(model, encoding, batch_size=settings.batch_size, layers=settings.layers,
+                                  device=bench_settings.finetune.device, progress=False)
+        scores = attention.nucleotide_score_map()
+        head_rows = list(range(min(len(positives), settings.head_summary_positives)))
+        heads = head_summary(model, tokenizer.encode_corpus([positives[i].sequence for i in head_rows],
+                                                            ids=[positives[i].id for i in head_rows]),
+                             batch_size=settings.batch_size, device=bench_settings.finetune.device,
+                             statistic="normalized_entropy", progress=False)
+        attention_info = {"layers": list(attention.layers),
+                          "mean_special_fraction": float(np.mean(attention.special_fraction)),
+                          "head_normalized_entropy": np.round(heads.to_numpy(), 5).tolist(),
+                          "head_summary_positives": len(head_rows)}
     report = find_and_match_motifs(positives, negatives, scores, settings.motifs, database, settings.match_q)
     own = set(rbps_of_set(set_name))
     in_database = sorted(own & {t.alt_name.split(":", 1)[0] for t in database})
@@ -207,10 +250,7 @@ def run_motif_item(
         "own_rbp_recovered": bool(len(own_hits)),
         "own_rbp_best_q": float(own_hits["q"].min()) if len(own_hits) else None,
         "counts": report.discovery.counts,
-        "attention": {"layers": list(attention.layers), "n_positive_scored": len(scores),
-                      "mean_special_fraction": float(np.mean(attention.special_fraction)),
-                      "head_normalized_entropy": np.round(heads.to_numpy(), 5).tolist(),
-                      "head_summary_positives": len(head_rows)},
+        "attention": {**attention_info, "n_positive_scored": len(scores)},
         "model_source": model_source,
         "motifs": motifs,
         "fingerprint": fingerprint,
@@ -246,13 +286,14 @@ def run_motif_sets(
     sets whose RBP benchmark item is finished (in ``benchmark_results_dir``; the benchmark will not fine-tune
     them again), then the rest, each group in ``set_names`` order. Returns the records of every finished set.
     """
-    from .rbp_benchmark import fine_tuned_model_path, item_path
+    from .rbp_benchmark import attention_path, fine_tuned_model_path, item_path
 
     done = {name: json.loads(motif_item_path(results_dir, name).read_text(encoding="utf-8"))
             for name in set_names if motif_item_path(results_dir, name).is_file()}
 
     def rank(name: str) -> tuple[bool, bool]:
-        saved = artifacts_dir is not None and (fine_tuned_model_path(artifacts_dir, name, "pretrained") / "model_card.json").is_file()
+        saved = (artifacts_dir is not None and (fine_tuned_model_path(artifacts_dir, name, "pretrained") / "model_card.json").is_file()) or (
+            benchmark_results_dir is not None and attention_path(benchmark_results_dir, name).is_file())
         benchmarked = benchmark_results_dir is not None and item_path(benchmark_results_dir, name, "pretrained").is_file()
         return (not saved, not benchmarked)
 
@@ -263,7 +304,7 @@ def run_motif_sets(
             logger.info("time budget used: %d sets left for a later run", len(todo) - computed)
             break
         done[name] = run_motif_item(rbp31_root, name, bench_settings, settings, database, results_dir, artifacts_dir,
-                                    run_label)
+                                    run_label, benchmark_results_dir)
         computed += 1
     return [done[name] for name in set_names if name in done]
 
