@@ -94,6 +94,18 @@ def fold_metrics(labels: np.ndarray, scores: np.ndarray, fold_of: np.ndarray) ->
     return table
 
 
+def _per_compartment(make_model: Callable[[], Any], x_train: np.ndarray, x_test: np.ndarray, y_train: np.ndarray) -> np.ndarray:
+    """One binary classifier per compartment column; a column constant in training scores its training rate."""
+    out = np.zeros((len(x_test), y_train.shape[1]))
+    for j in range(y_train.shape[1]):
+        y = y_train[:, j]
+        if len(np.unique(y)) < 2:
+            out[:, j] = y.mean()
+            continue
+        out[:, j] = make_model().fit(x_train, y).predict_proba(x_test)[:, 1]
+    return out
+
+
 def kmer_lr_fit_predict(sequences: Sequence[str], labels: np.ndarray, ks: Sequence[int] = (1, 2, 3, 4, 5),
                         C: float = 1e-3, seed: int = 0) -> FitPredict:
     """A k-mer-frequency logistic regression per compartment (features over each mRNA's whole sequence)."""
@@ -107,15 +119,8 @@ def kmer_lr_fit_predict(sequences: Sequence[str], labels: np.ndarray, ks: Sequen
     def fit_predict(train: Sequence[int], valid: Sequence[int], test: Sequence[int]) -> np.ndarray:
         scaler = StandardScaler().fit(features[train])
         x_train, x_test = scaler.transform(features[train]), scaler.transform(features[test])
-        out = np.zeros((len(test), labels.shape[1]))
-        for j in range(labels.shape[1]):
-            y = labels[train, j]
-            if len(np.unique(y)) < 2:
-                out[:, j] = y.mean()
-                continue
-            model = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(x_train, y)
-            out[:, j] = model.predict_proba(x_test)[:, 1]
-        return out
+        return _per_compartment(lambda: LogisticRegression(C=C, max_iter=2000, random_state=seed), x_train, x_test,
+                                labels[train])
 
     return fit_predict
 
@@ -127,14 +132,7 @@ def length_fit_predict(lengths: Sequence[int], labels: np.ndarray) -> FitPredict
     x = np.log(np.asarray(lengths, dtype=np.float64))[:, None]
 
     def fit_predict(train: Sequence[int], valid: Sequence[int], test: Sequence[int]) -> np.ndarray:
-        out = np.zeros((len(test), labels.shape[1]))
-        for j in range(labels.shape[1]):
-            y = labels[train, j]
-            if len(np.unique(y)) < 2:
-                out[:, j] = y.mean()
-                continue
-            out[:, j] = LogisticRegression().fit(x[train], y).predict_proba(x[test])[:, 1]
-        return out
+        return _per_compartment(LogisticRegression, x[train], x[test], labels[train])
 
     return fit_predict
 

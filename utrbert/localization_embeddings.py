@@ -15,7 +15,6 @@ hidden states over its k-mer tokens; an mRNA's vector is the mean of its windows
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -101,15 +100,6 @@ def pad_windows(embeddings: MrnaEmbeddings, max_windows: int | None = None) -> t
     return out, mask
 
 
-def _model_identity(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    directory = Path(model_dir)
-    weights = next((directory / n for n in ("model.safetensors", "pytorch_model.bin") if (directory / n).is_file()), None)
-    if weights is None:
-        raise FileNotFoundError(f"{directory}: no model.safetensors or pytorch_model.bin")
-    digest = hashlib.md5(weights.read_bytes()).hexdigest()
-    return {"model_dir": str(directory), "model_name": directory.name, "weights_md5": digest}
-
-
 def embed_mrnas(
     model_dir: str | os.PathLike[str],
     records: Sequence[SequenceRecord],
@@ -130,6 +120,7 @@ def embed_mrnas(
 
     from .attention import cls_embeddings
     from .attention_cli import load_encoder_checkpoint
+    from .model import checkpoint_identity
     from .provenance import environment
 
     cache = Path(cache_dir)
@@ -137,7 +128,7 @@ def embed_mrnas(
     ids = [r.id for r in records]
     if len(set(ids)) != len(ids):
         raise ValueError("mRNA ids must be unique")
-    settings = {**_model_identity(model_dir), "segment_nt": segment_nt, "window_nt": window_nt,
+    settings = {**checkpoint_identity(model_dir), "model_dir": str(model_dir), "segment_nt": segment_nt, "window_nt": window_nt,
                 "pooling": "mean over k-mer tokens of the last hidden state", "dtype": "float16"}
     manifest_path = cache / "manifest.json"
     shards = [ids[i:i + shard_size] for i in range(0, len(ids), shard_size)]

@@ -39,6 +39,7 @@ __all__ = [
     "use_eager_attention",
     "export_checkpoint",
     "check_tokenizer_matches",
+    "checkpoint_identity",
 ]
 
 logger = logging.getLogger(__name__)
@@ -258,6 +259,17 @@ def use_eager_attention(model: PreTrainedModel) -> PreTrainedModel:
     """Switch a model to eager attention so that ``output_attentions=True`` returns attention weights."""
     model.set_attn_implementation("eager")
     return model
+
+
+def checkpoint_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Name and weight digest of a checkpoint directory (so a retrained checkpoint counts as a different input)."""
+    from .registry import file_digest
+
+    directory = Path(path)
+    weights = next((directory / n for n in ("model.safetensors", "pytorch_model.bin") if (directory / n).is_file()), None)
+    if weights is None:
+        raise FileNotFoundError(f"{directory}: no model.safetensors or pytorch_model.bin")
+    return {"name": directory.name, "weights_md5": file_digest(weights)}
 
 
 def export_checkpoint(

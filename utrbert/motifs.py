@@ -445,14 +445,13 @@ def discover_motifs(
     ``members``, ``instances``, ``n_pos_with``, ``n_neg_with``, ``p`` and ``p_adjusted`` (the key's), and
     ``skipped_windows``; motifs with fewer than ``min_instances`` sites are dropped.
     """
-    ids = [r.id for r in positives] + [r.id for r in negatives]
-    repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+    repeated = sorted(i for i, n in Counter([r.id for r in positives] + [r.id for r in negatives]).items() if n > 1)
     if repeated:
         raise ValueError(f"sequence ids must be unique across positives and negatives; repeated: {repeated[:5]}")
     pos_text, neg_text = _sequence_text(positives, "positive"), _sequence_text(negatives, "negative")
     pos_scores = _scores_for(positives, scores, "positive")
     candidates = candidate_motifs(pos_text, pos_scores, settings.regions, settings.lengths)
-    enrichment = enrichment_test(list(candidates), pos_text, neg_text) if candidates else enrichment_test([], pos_text, neg_text)
+    enrichment = enrichment_test(list(candidates), pos_text, neg_text)
     significant = enrichment[enrichment["p_adjusted"] < settings.p_adjusted]
     merged = merge_motifs(significant, candidates, settings.aligner, settings.regions.min_len,
                           settings.merge_min_score, settings.ties)

@@ -53,6 +53,9 @@ __all__ = [
     "item_path",
     "fine_tuned_model_path",
     "attention_path",
+    "positive_attention",
+    "classifier_card",
+    "fine_tune_item",
     "run_item",
     "run_benchmark",
     "collect_results",
@@ -101,21 +104,12 @@ class BenchmarkSettings:
         if method == "scratch":
             return {**bert, "bert_size": self.bert_size, "k": self.k}
         if method == "pretrained":
-            return {**bert, "pretrained": _checkpoint_identity(self.pretrained)}
+            if self.pretrained is None:
+                raise ValueError("the 'pretrained' method needs BenchmarkSettings.pretrained (a checkpoint directory)")
+            from .model import checkpoint_identity
+
+            return {**bert, "pretrained": checkpoint_identity(self.pretrained)}
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-
-
-def _checkpoint_identity(path: str | None) -> dict[str, Any]:
-    """Name and weight digest of a checkpoint directory (so a retrained checkpoint is a different setting)."""
-    if path is None:
-        raise ValueError("the 'pretrained' method needs BenchmarkSettings.pretrained (a checkpoint directory)")
-    from .registry import file_digest
-
-    directory = Path(path)
-    weights = next((directory / n for n in ("model.safetensors", "pytorch_model.bin") if (directory / n).is_file()), None)
-    if weights is None:
-        raise FileNotFoundError(f"{directory}: no model.safetensors or pytorch_model.bin")
-    return {"name": directory.name, "weights_md5": file_digest(weights)}
 
 
 def settings_fingerprint(settings: BenchmarkSettings, method: str) -> str:
@@ -258,37 +252,37 @@ HEAD_SUMMARY_POSITIVES = 500
 """Test positives whose layer x head [CLS] entropy a ``pretrained`` item records."""
 
 
-def _save_positive_attention(model: Any, tokenizer: Any, splits: SetSplits, settings: BenchmarkSettings, path: Path) -> None:
-    """Per-nucleotide [CLS] attention (Eq. 8, ``settings.attention_layers``) of the test positives, and a layer x
-    head entropy summary, so motif analyses need no model (the fine-tuned weights are not committed)."""
+def positive_attention(
+    model: Any, tokenizer: Any, positives: Sequence[SequenceRecord], layers: Sequence[int], device: str,
+    head_positives: int = HEAD_SUMMARY_POSITIVES, batch_size: int = 64,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Per-nucleotide [CLS] attention (Eq. 8, ``layers``) of ``positives`` and a layer x head normalised-entropy
+    summary of the first ``head_positives`` of them: ``(id -> scores, info)``."""
     from .attention import cls_attention, head_summary
-    from .score_files import write_scores
 
-    positives = [r for r in splits.test if r.label == 1]
     encoding = tokenizer.encode_corpus([r.sequence for r in positives], ids=[r.id for r in positives])
-    attention = cls_attention(model, encoding, layers=settings.attention_layers, device=settings.finetune.device,
-                              progress=False)
-    first = positives[:HEAD_SUMMARY_POSITIVES]
+    attention = cls_attention(model, encoding, batch_size=batch_size, layers=tuple(layers), device=device, progress=False)
+    first = positives[:head_positives]
     heads = head_summary(model, tokenizer.encode_corpus([r.sequence for r in first], ids=[r.id for r in first]),
-                         device=settings.finetune.device, statistic="normalized_entropy", progress=False)
-    provenance = {"set": splits.name, "fingerprint": settings_fingerprint(settings, "pretrained"),
-                  "what": "[CLS] attention per nucleotide of the test positives (Eq. 8; k-mers averaged)",
-                  "layers": list(attention.layers), "layers_requested": list(settings.attention_layers),
-                  "heads": list(attention.heads), "k": attention.k,
-                  "mean_special_fraction": float(np.mean(attention.special_fraction)),
-                  "head_normalized_entropy": np.round(heads.to_numpy(), 5).tolist(),
-                  "head_summary_positives": len(first)}
-    write_scores(attention.nucleotide_score_map(), path, provenance, npz_dtype="float16")
+                         batch_size=batch_size, device=device, statistic="normalized_entropy", progress=False)
+    info = {"layers": list(attention.layers), "layers_requested": list(layers), "heads": list(attention.heads),
+            "k": attention.k, "mean_special_fraction": float(np.mean(attention.special_fraction)),
+            "head_normalized_entropy": np.round(heads.to_numpy(), 5).tolist(), "head_summary_positives": len(first)}
+    return attention.nucleotide_score_map(), info
 
 
-def _fit_bert(
-    method: str, splits: SetSplits, settings: BenchmarkSettings, save_model_to: Path | None = None,
-    save_attention_to: Path | None = None,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def classifier_card(splits: SetSplits, settings: BenchmarkSettings, method: str, test_auroc: float) -> dict[str, Any]:
+    """The model card of a fine-tuned item classifier (its fingerprint says which settings made it)."""
+    return {"task": "RBP-31 binding-site classifier", "set": splits.name, "method": method,
+            "fingerprint": settings_fingerprint(settings, method), "settings": settings.fingerprint_fields(method),
+            "test_auroc": test_auroc, "counts": splits.counts()}
+
+
+def fine_tune_item(method: str, splits: SetSplits, settings: BenchmarkSettings) -> Any:
+    """Fine-tune the ``scratch`` or ``pretrained`` BERT of one item (a :class:`~utrbert.finetune_cli.FinetuneRun`)."""
     from .finetune_cli import run_finetune
-    from .model import export_checkpoint
 
-    run = run_finetune(
+    return run_finetune(
         splits.train,
         splits.test,
         splits.valid,
@@ -298,15 +292,28 @@ def _fit_bert(
         config=settings.finetune,
         progress=False,
     )
+
+
+def _fit_bert(
+    method: str, splits: SetSplits, settings: BenchmarkSettings, save_model_to: Path | None = None,
+    save_attention_to: Path | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    from .model import export_checkpoint
+    from .score_files import write_scores
+
+    run = fine_tune_item(method, splits, settings)
     info = {key: run.metrics[key] for key in ("model", "training")}
     info.update(_bert_extras(method, run.model, run.tokenizer, splits, settings))
     if save_model_to is not None:  # the fine-tuned classifier, for later analyses (attention, motifs)
-        card = {"task": "RBP-31 binding-site classifier", "set": splits.name, "method": method,
-                "fingerprint": settings_fingerprint(settings, method), "settings": settings.fingerprint_fields(method),
-                "test_auroc": run.metrics["auroc"], "counts": splits.counts()}
-        export_checkpoint(run.model, run.tokenizer, save_model_to, card)
-    if save_attention_to is not None:
-        _save_positive_attention(run.model, run.tokenizer, splits, settings, save_attention_to)
+        export_checkpoint(run.model, run.tokenizer, save_model_to, classifier_card(splits, settings, method, run.metrics["auroc"]))
+    if save_attention_to is not None:  # the test positives' attention, so motif analyses need no model
+        positives = [r for r in splits.test if r.label == 1]
+        scores, attention_info = positive_attention(run.model, run.tokenizer, positives, settings.attention_layers,
+                                                    settings.finetune.device)
+        provenance = {"set": splits.name, "fingerprint": settings_fingerprint(settings, method),
+                      "what": "[CLS] attention per nucleotide of the test positives (Eq. 8; k-mers averaged)",
+                      **attention_info}
+        write_scores(scores, save_attention_to, provenance, npz_dtype="float16")
     return run.predictions["score"].to_numpy(), np.asarray(run.valid_scores), info
 
 

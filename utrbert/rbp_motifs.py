@@ -86,7 +86,7 @@ class MotifRunSettings:
     match_q: float = 0.01
     database: str = ""
     batch_size: int = 128
-    head_summary_positives: int = 500
+    head_summary_positives: int = 500  # = rbp_benchmark.HEAD_SUMMARY_POSITIVES, so saved attention files fit
 
     def as_dict(self) -> dict[str, Any]:
         return {"motifs": self.motifs.as_dict(), "layers": list(self.layers), "max_positives": self.max_positives,
@@ -131,15 +131,15 @@ def _saved_attention(
     if missing:
         raise ValueError(f"{path}: no attention for {len(missing)} test positives of {set_name}, e.g. {missing[:3]}")
     keep = {r.id: scores[r.id] for r in positives}
-    attention_info = {key: info[key] for key in ("layers", "mean_special_fraction", "head_normalized_entropy",
-                                                 "head_summary_positives")}
+    attention_info = {key: info[key] for key in ("layers", "layers_requested", "heads", "k", "mean_special_fraction",
+                                                 "head_normalized_entropy", "head_summary_positives")}
     return keep, attention_info
 
 
 def _classifier(splits: Any, bench_settings: Any, artifacts_dir: str | os.PathLike[str] | None) -> tuple[Any, Any, str]:
     """The set's fine-tuned pretrained classifier: the benchmark's saved copy, or fine-tuned again."""
     from .model import export_checkpoint, load_model
-    from .rbp_benchmark import fine_tuned_model_path, settings_fingerprint
+    from .rbp_benchmark import classifier_card, fine_tune_item, fine_tuned_model_path, settings_fingerprint
 
     wanted = settings_fingerprint(bench_settings, "pretrained")
     path = fine_tuned_model_path(artifacts_dir, splits.name, "pretrained") if artifacts_dir is not None else None
@@ -150,15 +150,9 @@ def _classifier(splits: Any, bench_settings: Any, artifacts_dir: str | os.PathLi
             return model, tokenizer, "saved by the RBP benchmark"
         logger.warning("%s: saved classifier has other settings (%s, wanted %s); fine-tuning again",
                        splits.name, card.get("fingerprint"), wanted)
-    from .finetune_cli import run_finetune
-
-    run = run_finetune(splits.train, splits.test, splits.valid, model_dir=bench_settings.pretrained,
-                       size=bench_settings.bert_size, k=None, config=bench_settings.finetune, progress=False)
+    run = fine_tune_item("pretrained", splits, bench_settings)
     if path is not None:
-        export_checkpoint(run.model, run.tokenizer, path,
-                          {"task": "RBP-31 binding-site classifier", "set": splits.name, "method": "pretrained",
-                           "fingerprint": wanted, "settings": bench_settings.fingerprint_fields("pretrained"),
-                           "test_auroc": run.metrics["auroc"], "counts": splits.counts()})
+        export_checkpoint(run.model, run.tokenizer, path, classifier_card(splits, bench_settings, "pretrained", run.metrics["auroc"]))
     return run.model, run.tokenizer, "fine-tuned by the motif run"
 
 
@@ -175,24 +169,20 @@ def run_motif_item(
 ) -> dict[str, Any]:
     """Attention -> motifs -> TOMTOM for one set; write and return its JSON (reused when fingerprints match).
 
-    The attention comes from the RBP benchmark's ``pretrained_attention.npz`` in ``benchmark_results_dir`` when
-    it matches (same fine-tuning fingerprint, layers and positives), else from the saved or re-fine-tuned classifier.
+    The attention comes from the RBP benchmark's attention file
+    (:func:`~utrbert.rbp_benchmark.attention_path` of ``benchmark_results_dir``) when it matches (same fine-tuning fingerprint, layers and positives), else from the saved or re-fine-tuned classifier.
     """
-    from .attention import cls_attention, head_summary
     from .finetuning import stratified_subsample
     from .motifs_cli import find_and_match_motifs
     from .provenance import environment
-    from .rbp_benchmark import load_set_splits, settings_fingerprint
+    from .rbp_benchmark import _existing, load_set_splits, positive_attention, settings_fingerprint
 
     fields = {"motif": settings.as_dict(), "model": settings_fingerprint(bench_settings, "pretrained")}
     fingerprint = _fingerprint(fields)
     path = motif_item_path(results_dir, set_name)
-    if path.is_file():
-        existing = json.loads(path.read_text(encoding="utf-8"))
-        if existing.get("fingerprint") == fingerprint:
-            return existing
-        raise ValueError(f"{path} was computed with other settings ({existing.get('fingerprint')} != {fingerprint}); "
-                         "move it away or use another results_dir")
+    existing = _existing(path, fingerprint)  # an item made with other settings is an error
+    if existing is not None:
+        return existing
     started = time.perf_counter()
     splits = load_set_splits(rbp31_root, set_name, bench_settings)
     positives = [r for r in splits.test if r.label == 1]
@@ -206,19 +196,9 @@ def run_motif_item(
         model_source = "attention saved by the RBP benchmark"
     else:
         model, tokenizer, model_source = _classifier(splits, bench_settings, artifacts_dir)
-        encoding = tokenizer.encode_corpus([r.sequence for r in positives], ids=[r.id for r in positives])
-        attention = cls_attention(model, encoding, batch_size=settings.batch_size, layers=settings.layers,
-                                  device=bench_settings.finetune.device, progress=False)
-        scores = attention.nucleotide_score_map()
-        head_rows = list(range(min(len(positives), settings.head_summary_positives)))
-        heads = head_summary(model, tokenizer.encode_corpus([positives[i].sequence for i in head_rows],
-                                                            ids=[positives[i].id for i in head_rows]),
-                             batch_size=settings.batch_size, device=bench_settings.finetune.device,
-                             statistic="normalized_entropy", progress=False)
-        attention_info = {"layers": list(attention.layers),
-                          "mean_special_fraction": float(np.mean(attention.special_fraction)),
-                          "head_normalized_entropy": np.round(heads.to_numpy(), 5).tolist(),
-                          "head_summary_positives": len(head_rows)}
+        scores, attention_info = positive_attention(model, tokenizer, positives, settings.layers,
+                                                    bench_settings.finetune.device, settings.head_summary_positives,
+                                                    settings.batch_size)
     report = find_and_match_motifs(positives, negatives, scores, settings.motifs, database, settings.match_q)
     own = set(rbps_of_set(set_name))
     in_database = sorted(own & {t.alt_name.split(":", 1)[0] for t in database})

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .corpus import find_longest_orf
+from .corpus import OrfCall, find_longest_orf
 from .records import SequenceRecord, normalized_sequence
 
 __all__ = ["REGIONS", "region_of", "map_windows", "mapping_summary"]
@@ -129,7 +129,7 @@ def map_windows(
                 start = int(position) - offsets[index]
                 if start >= 0 and mrna_texts[t][start:start + len(texts[index])] == texts[index]:
                     hits[index].append((t, start))
-    calls: dict[int, object] = {}
+    calls: dict[int, OrfCall | None] = {}
     rows = []
     for index, window in enumerate(windows):
         found = sorted(set(hits.get(index, [])))
@@ -149,12 +149,12 @@ def map_windows(
             if call is None:
                 row["region"] = "no CDS"
             else:
-                utr3_length = len(mrna_texts[t]) - call.stop_end  # type: ignore[attr-defined]
-                row.update(cds_start=call.start, cds_end=call.stop_end, utr3_length=utr3_length,  # type: ignore[attr-defined]
-                           region=region_of(site, call.start, call.stop_end, stop_flank),  # type: ignore[attr-defined]
-                           distance_to_stop=site - (call.stop_end - 3))  # type: ignore[attr-defined]
-                if site >= call.stop_end and utr3_length > 0:  # type: ignore[attr-defined]
-                    row["utr3_relative"] = (site - call.stop_end) / utr3_length  # type: ignore[attr-defined]
+                utr3_length = len(mrna_texts[t]) - call.stop_end
+                row.update(cds_start=call.start, cds_end=call.stop_end, utr3_length=utr3_length,
+                           region=region_of(site, call.start, call.stop_end, stop_flank),
+                           distance_to_stop=site - (call.stop_end - 3))
+                if site >= call.stop_end and utr3_length > 0:
+                    row["utr3_relative"] = (site - call.stop_end) / utr3_length
         rows.append(row)
     table = pd.DataFrame(rows)
     logger.info("mapped %d windows: %s", len(table), table["status"].value_counts().to_dict())
