@@ -292,3 +292,16 @@ def test_embedding_of_a_sequence_does_not_depend_on_its_batch_padding(encoding) 
     np.testing.assert_allclose(together.embeddings, alone.embeddings, atol=1e-5)
     with pytest.raises(ValueError, match="k=6 does not match"):
         cls_embeddings(model, encoding, k=6, progress=False)
+
+
+def test_embeddings_with_attention_keep_the_same_cls_scores_from_one_pass(encoding) -> None:
+    model = build_model(_config(), task="mlm", seed=4)
+    both = cls_embeddings(model, encoding, batch_size=2, pooling="mean", progress=False, with_attention=True)
+    plain = cls_embeddings(model, encoding, batch_size=2, pooling="mean", progress=False)
+    np.testing.assert_allclose(both.embeddings, plain.embeddings, atol=1e-6)  # the hook changes nothing
+    reference = cls_attention(model, encoding, batch_size=3, progress=False)
+    np.testing.assert_allclose(both.token_attention, reference.token_scores, atol=1e-5, equal_nan=True)
+    assert np.isnan(both.token_attention).sum() == np.isnan(reference.token_scores).sum() > 0  # ragged rows
+    assert plain.token_attention is None
+    # the hook is removed afterwards: a plain call on the same model keeps no attention
+    assert not model.base_model.encoder.layer[-1].attention.self._forward_pre_hooks

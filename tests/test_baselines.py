@@ -206,3 +206,46 @@ def test_short_sequence_error_names_the_largest_k() -> None:
         kmer_frequency_features(["AUCGA", "AUC"], ks=(1, 4))
     with pytest.raises(ValueError, match="between 1 and 6"):
         kmer_frequency_features(["AUCGA"], ks=(7,))
+
+
+# ----- multi-label CNN (mRNA localization) --------------------------------------------------------------
+
+
+def _two_label_data(n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """Label 0: a PUM element planted; label 1: the ARE nonamer UUAUUUAUU; independent, 40 % positive each."""
+    from utrbert.synthetic import plant_motif, random_utr
+
+    rng = np.random.default_rng(seed)
+    labels = (rng.random((n, 2)) < 0.4).astype(int)
+    sequences = []
+    for row in labels:
+        sequence, avoid = random_utr(150, rng), []
+        for column, motif in enumerate((MOTIFS["PUM"], "UUAUUUAUU")):
+            if row[column]:
+                sequence, position, instance = plant_motif(sequence, motif, rng, avoid=avoid)
+                avoid.append((position, position + len(instance)))
+        sequences.append(sequence)
+    return sequences, labels
+
+
+def test_multilabel_cnn_learns_each_label_and_returns_one_column_per_label() -> None:
+    train, train_y = _two_label_data(1500, seed=3)
+    valid, valid_y = _two_label_data(300, seed=4)
+    test, test_y = _two_label_data(300, seed=5)
+    model = CnnClassifier(seed=0, **FAST_CNN).fit(train, train_y, valid, valid_y)
+    scores = model.predict_scores(test)
+    assert scores.shape == (300, 2) and model.describe()["outputs"] == 2
+    assert binary_metrics(test_y[:, 0], scores[:, 0])["auroc"] > 0.9
+    assert binary_metrics(test_y[:, 1], scores[:, 1])["auroc"] > 0.9
+    again = CnnClassifier(seed=0, **FAST_CNN).fit(train, train_y, valid, valid_y).predict_scores(test)
+    assert np.array_equal(scores, again)  # seeded
+
+
+def test_multilabel_cnn_needs_a_validation_split_and_matching_label_widths() -> None:
+    train, train_y = _two_label_data(40, seed=6)
+    with pytest.raises(ValueError, match="validation split"):
+        CnnClassifier(seed=0, **FAST_CNN).fit(train, train_y)
+    with pytest.raises(ValueError, match="do not match"):
+        CnnClassifier(seed=0, **FAST_CNN).fit(train, train_y, train, train_y[:, :1].repeat(3, axis=1))
+    with pytest.raises(ValueError, match="0 or 1"):
+        CnnClassifier(seed=0, **FAST_CNN).fit(train, train_y * 2, train, train_y)

@@ -19,6 +19,7 @@ from utrbert.finetuning import (
     encode_records,
     finetune,
     predict_scores,
+    predict_sequences,
     split_train_valid,
     stratified_subsample,
 )
@@ -220,3 +221,13 @@ def test_run_from_a_pretrained_checkpoint(tmp_path: Path, records) -> None:
     assert run.tokenizer.k == 4 and not run.model.training
     with pytest.raises(ValueError, match="k=4"):
         run_finetune(records[:120], records[500:540], model_dir=tmp_path / "ckpt", k=3, config=config, progress=False)
+
+
+def test_predict_sequences_scores_unlabelled_sequences_like_labelled_ones(tokenizer: KmerTokenizer) -> None:
+    model = _model()
+    records = [SequenceRecord("s", "ACGUACGUAGGCUA", 0), SequenceRecord("t", "UUGACG", 1)]
+    labelled = predict_scores(model, encode_records(records, tokenizer))
+    unlabelled = predict_sequences(model, tokenizer, [r.sequence for r in records], [r.id for r in records])
+    np.testing.assert_allclose(unlabelled, labelled, atol=1e-6)
+    with pytest.raises(SequenceError, match="bad_1"):
+        predict_sequences(model, tokenizer, ["ACGU", "ACXGU"], ["good", "bad_1"])

@@ -167,3 +167,113 @@ def test_fold_protocol_scores_each_mrna_once_and_baselines_find_their_signal() -
         fold_rows({0: {"test": ["NM_missing"]}}, [r.id for r in records])
     with pytest.raises(ValueError, match="NM_0"):
         localization_labels([SequenceRecord("NM_0", "ACGU", 1)])
+
+
+def test_attention_features_are_the_cls_attention_pooled_by_kmer(tmp_path: Path, checkpoint: Path, mrnas) -> None:
+    from utrbert.attention import cls_attention
+    from utrbert.localization_embeddings import segment_records
+
+    result = embed_mrnas(checkpoint, mrnas, tmp_path / "cache", segment_nt=600, window_nt=250, shard_size=4, progress=False)
+    assert result.attention.shape == (len(result.windows), 64)
+    np.testing.assert_allclose(result.attention.astype(np.float64).sum(axis=1), 1.0, atol=5e-3)  # float16 cache
+    # reference: cls_attention on the same windows, summed per k-mer by a loop
+    model = build_model(build_config("tiny", k=3, initializer_range=0.3), task="mlm", seed=0)
+    tokenizer = KmerTokenizer(k=3)
+    pieces = segment_records([mrnas[3]], 600)
+    windowed = tokenizer.encode_corpus([p.sequence for p in pieces], ids=[p.id for p in pieces]).windows(250)
+    scores = cls_attention(model, windowed, progress=False)
+    ids = windowed.padded()["input_ids"]
+    rows = slice(result.offsets[3], result.offsets[4])
+    for w, expected in enumerate(result.attention[rows]):
+        totals = np.zeros(64)
+        for position in range(scores.n_kmers[w]):
+            totals[ids[w, 1 + position] - 5] += scores.token_scores[w, position]
+        np.testing.assert_allclose(expected, totals / totals.sum(), atol=2e-3)
+    hidden, _ = pad_windows(result, features="hidden")
+    attention, mask = pad_windows(result, features="attention")
+    assert hidden.shape[2] == 32 and attention.shape[2] == 64 and attention[~mask].sum() == 0
+    with pytest.raises(ValueError, match="features"):
+        pad_windows(result, features="both")
+
+
+def test_subsample_restrict_folds_and_head_and_tail() -> None:
+    from utrbert.localization_benchmark import head_and_tail, restrict_folds, subsample_mrnas
+
+    records, folds = _fold_demo()
+    kept = subsample_mrnas(records, 90, seed=1)
+    assert len(kept) == 90 and kept == subsample_mrnas(records, 90, seed=1) and kept != subsample_mrnas(records, 90, seed=2)
+    assert [r.id for r in kept] == sorted((r.id for r in kept), key=lambda i: int(i[3:]))  # input order kept
+    assert subsample_mrnas(records, None, seed=0) == records
+    small = restrict_folds(folds, [r.id for r in kept])
+    keep = {r.id for r in kept}
+    for fold, parts in small.items():
+        assert all(set(names) <= keep for names in parts.values())
+        assert [n for n in folds[fold]["test"] if n in keep] == parts["test"]
+    with pytest.raises(ValueError, match="no kept mRNA"):
+        restrict_folds(folds, [records[0].id])
+    with pytest.raises(KeyError, match="in no fold"):
+        restrict_folds(folds, ["NM_elsewhere"])
+    sequence = random_utr(9000, np.random.default_rng(0))
+    joined = head_and_tail(sequence)
+    assert len(joined) == 8000 and joined == sequence[:4000] + sequence[-4000:]
+
+
+def test_compare_methods_on_the_folds_and_an_independent_test_set() -> None:
+    from utrbert.localization_benchmark import (
+        cnn_fit_predict, compare_methods, fold_rows, kmer_lr_fit_predict, length_fit_predict, localization_labels,
+    )
+
+    records, folds = _fold_demo(360, seed=2)
+    in_folds = {name for parts in folds.values() for names in parts.values() for name in names}
+    extra, _ = _fold_demo(60, seed=3)  # an independent test set: same kind of mRNAs, other ids
+    extra = [SequenceRecord(f"IND_{r.id}", r.sequence, r.label) for r in extra]
+    everything = records + extra
+    ids = [r.id for r in everything]
+    assert not set(ids[len(records):]) & in_folds
+    labels = localization_labels(everything)
+    rows = fold_rows(folds, ids)
+    sequences = [r.sequence for r in everything]
+    independent = {"train": rows[0]["train"], "valid": rows[0]["valid"], "test": np.arange(len(records), len(everything))}
+    methods = {
+        "kmer_lr": kmer_lr_fit_predict(sequences, labels, ks=(1, 2, 3, 4)),
+        "length": length_fit_predict([len(s) for s in sequences], labels),
+        "cnn": cnn_fit_predict(sequences, labels, filters=16, hidden=8, epochs=3, patience=3, batch_size=32, threads=1),
+    }
+    comparison = compare_methods(ids, labels, rows, methods, independent)
+    auroc = comparison.table("auroc")
+    assert list(auroc.columns) == ["kmer_lr", "length", "cnn"]
+    assert auroc.loc["nucleus", "kmer_lr"] > 0.9 and auroc.loc["membrane", "length"] > 0.9
+    # the CNN's learning is tested on more data in test_baselines; here: one finite score per compartment, seeded
+    assert np.isfinite(comparison.scores["cnn"][: len(records)]).all()
+    assert np.array_equal(comparison.independent_scores["cnn"], methods["cnn"](independent["train"], independent["valid"], independent["test"]))
+    assert comparison.tables["kmer_lr"].loc["macro", "n"] == len(records)  # the independent rows are not pooled in
+    assert np.isnan(comparison.scores["kmer_lr"][len(records):]).all()
+    independent_auroc = comparison.table("auroc", independent=True)
+    assert independent_auroc.loc["nucleus", "kmer_lr"] > 0.85
+    assert comparison.independent["kmer_lr"].loc["macro", "n"] == 60
+    report = comparison.to_json()
+    assert set(report["cross_fold"]) == set(methods) and "independent_test" in report
+    with pytest.raises(ValueError, match="in no fold"):
+        compare_methods(ids, labels, rows, methods, {**independent, "test": rows[0]["test"]})
+
+
+def test_localization_methods_build_every_compared_method_on_the_same_rows(tmp_path: Path, checkpoint: Path) -> None:
+    from utrbert.localization_benchmark import (
+        METHODS, LocalizationSettings, compare_methods, fold_rows, localization_labels, localization_methods,
+    )
+
+    records, folds = _fold_demo(90, seed=4)
+    embeddings = embed_mrnas(checkpoint, records, tmp_path / "cache", segment_nt=400, window_nt=250, progress=False)
+    labels = localization_labels(records)
+    settings = LocalizationSettings(head=HeadConfig(epochs=3, seed=0), cnn={"filters": 8, "hidden": 4, "epochs": 2},
+                                    kmer_ks=(1, 2), segment_nt=400)
+    methods = localization_methods(embeddings, [r.sequence for r in records], labels, settings)
+    assert list(methods) == list(METHODS)
+    comparison = compare_methods(embeddings.ids, labels, fold_rows(folds, embeddings.ids), methods)
+    table = comparison.table("auprc")
+    assert list(table.columns) == list(METHODS) and table.loc[["nucleus", "macro"]].notna().all().all()
+    assert settings.as_dict()["head"]["epochs"] == 3
+    with pytest.raises(ValueError, match="unknown methods"):
+        localization_methods(embeddings, [r.sequence for r in records], labels, settings, methods=["svm"])
+    with pytest.raises(ValueError, match="label rows"):
+        localization_methods(embeddings, [r.sequence for r in records], labels[:10], settings)

@@ -727,6 +727,10 @@ class SequenceEmbeddings:
     embeddings: np.ndarray
     pooling: str
     provenance: dict[str, Any] = field(default_factory=dict)
+    token_attention: np.ndarray | None = None
+    """With ``with_attention=True``: (sequences, longest k-mer count) float32, the last layer's ``[CLS]``
+    attention to each k-mer summed over heads (as :func:`cls_attention` with its defaults), NaN beyond
+    each sequence's k-mers."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -752,8 +756,12 @@ def cls_embeddings(
     k: int | None = None,
     sort_by_length: bool = True,
     progress: bool = True,
+    with_attention: bool = False,
 ) -> SequenceEmbeddings:
     """Last-layer sequence embeddings: the ``[CLS]`` hidden state, or the mean over the k-mer tokens.
+
+    ``with_attention=True`` also keeps, from the same forward pass, the last layer's ``[CLS]`` contribution
+    scores (``token_attention``; equal to :func:`cls_attention`'s ``token_scores`` with its defaults).
 
     Works for ``BertForSequenceClassification``, ``BertForMaskedLM`` and ``BertModel`` alike (it runs the
     encoder, ``model.base_model``; no head, no pooler output). ``pooling="mean"`` averages the k-mer
@@ -769,13 +777,33 @@ def cls_embeddings(
     from tqdm.auto import tqdm
 
     out = np.empty((len(inputs), int(base.config.hidden_size)), dtype=np.float32)
-    with _eval_mode(model), torch.inference_mode(), tqdm(
-        total=len(inputs), desc="embeddings", unit="seq", disable=not progress
-    ) as bar:
+    token_attention = np.full((len(inputs), int(inputs.n_kmers.max())), np.nan, dtype=np.float32) if with_attention else None
+    captured: dict[str, torch.Tensor] = {}
+
+    def keep_cls_row(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        hidden_in = args[0] if args else kwargs["hidden_states"]
+        captured["row"] = _cls_probabilities(module, hidden_in, captured["mask"]).sum(dim=1)
+
+    handle = (
+        base.encoder.layer[-1].attention.self.register_forward_pre_hook(keep_cls_row, with_kwargs=True)
+        if with_attention else None
+    )
+    with contextlib.ExitStack() as stack:
+        if handle is not None:
+            stack.callback(handle.remove)
+        stack.enter_context(_eval_mode(model))
+        stack.enter_context(torch.inference_mode())
+        bar = stack.enter_context(tqdm(total=len(inputs), desc="embeddings", unit="seq", disable=not progress))
         for rows in _batches(inputs, batch_size, sort_by_length):
             batch_ids, batch_mask = inputs.batch(rows)
             mask_t = torch.from_numpy(batch_mask).to(target)
+            captured["mask"] = mask_t.bool()
             hidden = base(input_ids=torch.from_numpy(batch_ids).to(target), attention_mask=mask_t).last_hidden_state
+            if token_attention is not None:
+                counts = inputs.n_kmers[rows]
+                row = captured.pop("row").cpu().numpy()[:, 1 : 1 + int(counts.max())]
+                row[np.arange(row.shape[1])[None, :] >= counts[:, None]] = np.nan
+                token_attention[rows, : row.shape[1]] = row
             if pooling == "cls":
                 pooled = hidden[:, 0]
             else:
@@ -785,5 +813,8 @@ def cls_embeddings(
                 pooled = (hidden.float() * kmer[:, :, None]).sum(dim=1) / counts[:, None]
             out[rows] = pooled.float().cpu().numpy()
             bar.update(len(rows))
-    provenance = _provenance(model, model_k, pooling=pooling, layer="last", n_sequences=len(inputs))
-    return SequenceEmbeddings(ids=inputs.ids, embeddings=out, pooling=pooling, provenance=provenance)
+    extra = {"token_attention": "last layer [CLS] attention to each k-mer, summed over heads"} if with_attention else {}
+    provenance = _provenance(model, model_k, pooling=pooling, layer="last", n_sequences=len(inputs), **extra)
+    return SequenceEmbeddings(
+        ids=inputs.ids, embeddings=out, pooling=pooling, provenance=provenance, token_attention=token_attention
+    )

@@ -128,6 +128,28 @@ def _check_labels(labels: Sequence[int] | np.ndarray, n_sequences: int, split: s
     return y
 
 
+def _check_label_matrix(labels: Sequence[int] | np.ndarray, n_sequences: int, split: str) -> np.ndarray:
+    """1-D binary labels (see :func:`_check_labels`) or an (n, labels) 0/1 matrix for a multi-label task."""
+    y = np.asarray(labels)
+    if y.ndim != 2:
+        return _check_labels(labels, n_sequences, split)
+    if len(y) != n_sequences or y.shape[1] < 1:
+        raise ValueError(f"{split}: {n_sequences} sequences but labels of shape {y.shape}")
+    if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{split}: labels must be 0 or 1")
+    return y.astype(np.int64)
+
+
+def _macro_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """AUROC for 1-D labels; for a label matrix, the mean over columns holding both classes."""
+    if labels.ndim == 1:
+        return _auroc(labels, scores)
+    values = [_auroc(labels[:, j], scores[:, j]) for j in range(labels.shape[1]) if labels[:, j].min() != labels[:, j].max()]
+    if not values:
+        raise ValueError("no label column holds both classes")
+    return float(np.mean(values))
+
+
 def _check_valid_split(
     valid_sequences: Sequence[str] | None, valid_labels: Sequence[int] | np.ndarray | None
 ) -> bool:
@@ -349,24 +371,34 @@ class OneHotCNN(nn.Module):
     """Convolution (motif detectors) -> ReLU -> masked global max (+ average) pooling -> dense -> one logit.
 
     ``forward(one_hot, lengths)`` takes a (batch x 4 x length) one-hot tensor, right-padded with zeros,
-    and the true length of each sequence (each at least ``width``), and returns one logit per sequence. A
+    and the true length of each sequence (each at least ``width``), and returns one logit per sequence
+    (``outputs=1``) or a (batch x outputs) array of logits, one per label of a multi-label task. A
     convolution output is pooled only if its whole window lies inside the sequence.
 
     >>> model = OneHotCNN(filters=8, width=3, hidden=4)
     >>> model(one_hot_batch(torch.tensor([[0, 1, 2, 3], [3, 2, 1, -1]])), torch.tensor([4, 3])).shape
     torch.Size([2])
+    >>> OneHotCNN(filters=8, width=3, hidden=4, outputs=5)(one_hot_batch(torch.tensor([[0, 1, 2, 3]])), torch.tensor([4])).shape
+    torch.Size([1, 5])
     """
 
     def __init__(
-        self, filters: int = 128, width: int = 10, hidden: int = 32, dropout: float = 0.25, average_pooling: bool = True
+        self,
+        filters: int = 128,
+        width: int = 10,
+        hidden: int = 32,
+        dropout: float = 0.25,
+        average_pooling: bool = True,
+        outputs: int = 1,
     ) -> None:
         super().__init__()
         self.width = width
         self.average_pooling = average_pooling
+        self.outputs = outputs
         self.conv = nn.Conv1d(len(NUCLEOTIDES), filters, kernel_size=width)
         pooled = filters * (2 if average_pooling else 1)
         self.head = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(pooled, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1)
+            nn.Dropout(dropout), nn.Linear(pooled, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, outputs)
         )
 
     def forward(self, one_hot: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -379,7 +411,8 @@ class OneHotCNN(nn.Module):
         pooled = [activations.amax(dim=-1)]
         if self.average_pooling:
             pooled.append(activations.sum(dim=-1) / n_inside[:, None])
-        return self.head(torch.cat(pooled, dim=1)).squeeze(-1)
+        logits = self.head(torch.cat(pooled, dim=1))
+        return logits.squeeze(-1) if self.outputs == 1 else logits
 
 
 @contextmanager
@@ -426,6 +459,11 @@ class CnnClassifier:
     Without a validation split, a stratified ``valid_fraction`` of the training sequences is held out for
     early stopping (``valid_fraction=0`` trains all ``epochs`` on everything and keeps the last weights).
     Training stops after ``patience`` epochs without a better validation AUROC.
+
+    Labels may also be an (n, labels) 0/1 matrix (multi-label, e.g. mRNA localization): the network then
+    has one output per column, the loss is the mean binary cross-entropy over the columns, early stopping
+    uses the macro AUROC over the validation columns holding both classes, a validation split must be
+    given, and :meth:`predict_scores` returns an (n, labels) array.
 
     The defaults fit a 30,000-window RBP-31 set in about 30-75 s on 2 CPU cores. ``threads`` sets torch's
     CPU threads for ``fit`` and ``predict_scores`` only (restored afterwards; ``None`` leaves them alone).
@@ -497,6 +535,7 @@ class CnnClassifier:
             "threads": self.threads,
             "seed": self.seed,
             "n_parameters": n_parameters,
+            "outputs": None if self.model_ is None else self.model_.outputs,
             "epochs_run": len(self.history_),
             "best_epoch": self.best_epoch_,
             "best_valid_auroc": best.get("valid_auroc"),
@@ -532,14 +571,18 @@ class CnnClassifier:
         start_time = time.perf_counter()
         has_valid = _check_valid_split(valid_sequences, valid_labels)
         codes, lengths = self._encode(sequences)
-        y = _check_labels(labels, len(codes), "training")
+        y = _check_label_matrix(labels, len(codes), "training")
         init_seed, split_seed, shuffle_seed, dropout_seed = np.random.SeedSequence(self.seed).generate_state(4)
         valid: tuple[torch.Tensor, torch.Tensor, np.ndarray] | None = None
         if has_valid:
             valid_codes, valid_lengths = self._encode(valid_sequences)  # type: ignore[arg-type]
-            valid_y = _check_labels(valid_labels, len(valid_codes), "validation")  # type: ignore[arg-type]
+            valid_y = _check_label_matrix(valid_labels, len(valid_codes), "validation")  # type: ignore[arg-type]
+            if valid_y.shape[1:] != y.shape[1:]:
+                raise ValueError(f"validation labels of shape {valid_y.shape} do not match training labels {y.shape}")
             valid = valid_codes, valid_lengths, valid_y
         elif self.valid_fraction > 0:
+            if y.ndim == 2:
+                raise ValueError("multi-label training needs a validation split (valid_sequences, valid_labels)")
             kept, held_out = _stratified_holdout(y, self.valid_fraction, int(split_seed))
             held_out_rows = torch.from_numpy(held_out).to(self.device)
             valid = codes[held_out_rows], lengths[held_out_rows], y[held_out]
@@ -552,7 +595,8 @@ class CnnClassifier:
                 )
         with _torch_threads(self.threads):
             with _seeded_torch(int(init_seed), self.device):
-                model = OneHotCNN(self.filters, self.width, self.hidden, self.dropout, self.average_pooling)
+                model = OneHotCNN(self.filters, self.width, self.hidden, self.dropout, self.average_pooling,
+                                  outputs=1 if y.ndim == 1 else y.shape[1])
             model.to(self.device)
             shuffler = torch.Generator().manual_seed(int(shuffle_seed))
             with _seeded_torch(int(dropout_seed), self.device):  # dropout draws from the default generator
@@ -593,7 +637,7 @@ class CnnClassifier:
                 bar.update()
             record = {"epoch": epoch, "train_loss": total_loss / len(codes)}
             if valid is not None:
-                record["valid_auroc"] = _auroc(valid[2], self._scores(model, valid[0], valid[1]))
+                record["valid_auroc"] = _macro_auroc(valid[2], self._scores(model, valid[0], valid[1]))
             self.history_.append(record)
             summary = ", ".join(f"{name} {value:.4f}" for name, value in record.items() if name != "epoch")
             bar.set_postfix_str(summary)
@@ -613,7 +657,7 @@ class CnnClassifier:
             model.load_state_dict(best_state)
 
     def predict_scores(self, sequences: Sequence[str]) -> np.ndarray:
-        """Probability of the positive class (binding site) for each sequence."""
+        """Probability of the positive class (binding site) for each sequence; (n, labels) when multi-label."""
         if self.model_ is None:
             raise RuntimeError("CnnClassifier is not fitted yet; call fit() first")
         codes, lengths = self._encode(sequences)

@@ -40,6 +40,7 @@ __all__ = [
     "EncodedSet",
     "FinetuneResult",
     "encode_records",
+    "predict_sequences",
     "binary_labels",
     "stratified_subsample",
     "split_train_valid",
@@ -249,6 +250,24 @@ class FinetuneResult:
             "history": self.history,
             **self.extra,
         }
+
+
+def predict_sequences(
+    model: nn.Module,
+    tokenizer: KmerTokenizer,
+    sequences: Sequence[str],
+    ids: Sequence[str] | None = None,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+) -> np.ndarray:
+    """P(label = 1) of unlabelled sequences (raises naming the record for a bad alphabet or a sequence
+    longer than the model window; nothing is truncated)."""
+    encoding = tokenizer.encode_corpus(list(sequences), ids=None if ids is None else list(ids))
+    padded = encoding.padded()
+    data = EncodedSet(list(encoding.record_ids), padded["input_ids"], padded["attention_mask"],
+                      np.zeros(len(encoding.record_ids), dtype=np.int64))
+    return predict_scores(model, data, batch_size=batch_size, device=device, precision=precision)
 
 
 def finetune(

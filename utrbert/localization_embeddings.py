@@ -7,6 +7,11 @@ Segments are cut into non-overlapping windows of ``window_nt`` (510: one model i
 shorter and padded only to its own length inside a batch). Each window's vector is the mean of the last
 hidden states over its k-mer tokens; an mRNA's vector is the mean of its windows weighted by their k-mers.
 
+The same forward pass also gives each window's **attention features**: the last layer's ``[CLS]``
+attention (summed over heads) pooled by k-mer, i.e. the share of the ``[CLS]`` query's attention that
+goes to each of the ``4**k`` k-mers, normalised to sum to 1 over the window's k-mers (``[UNK]`` k-mers
+count in no column). They say *what the model looks at* in a window, not what it represents.
+
 >>> segments("A" * 10, segment_nt=3)
 [(0, 3), (7, 10)]
 >>> segments("A" * 5, segment_nt=3)
@@ -21,13 +26,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from .kmers import SPECIAL_TOKENS
 from .records import SequenceRecord
 
-__all__ = ["segments", "segment_records", "MrnaEmbeddings", "embed_mrnas", "load_embeddings", "pad_windows"]
+__all__ = ["segments", "segment_records", "attention_kmer_features", "MrnaEmbeddings", "embed_mrnas", "load_embeddings",
+           "pad_windows"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +59,31 @@ def segment_records(records: Sequence[SequenceRecord], segment_nt: int = 4000) -
     return out
 
 
+def attention_kmer_features(input_ids: np.ndarray, attention: np.ndarray, k: int) -> np.ndarray:
+    """Per window, the ``[CLS]`` attention summed per k-mer, normalised over the window's k-mers.
+
+    ``input_ids`` (windows, tokens) starts with ``[CLS]``; ``attention`` (windows, k-mers) holds the
+    scores of the k-mer tokens (NaN beyond each window's k-mers). Returns (windows, ``4**k``) float32.
+
+    >>> ids = np.array([[2, 5, 6, 5, 3]])  # [CLS] AAA AAC AAA [SEP]
+    >>> attention_kmer_features(ids, np.array([[0.2, 0.1, 0.1]]), k=3)[0, :2].round(3).tolist()
+    [0.75, 0.25]
+    """
+    from .tokenization import UNK_ID
+
+    first_kmer = len(SPECIAL_TOKENS)
+    n_columns = 4**k
+    width = attention.shape[1]
+    tokens = input_ids[:, 1 : 1 + width]
+    weights = np.nan_to_num(attention.astype(np.float64), nan=0.0)
+    keep = (tokens >= first_kmer) & (tokens != UNK_ID) & (weights > 0)
+    rows = np.broadcast_to(np.arange(len(tokens))[:, None], tokens.shape)[keep]
+    flat = rows * n_columns + (tokens[keep] - first_kmer)
+    out = np.bincount(flat, weights=weights[keep], minlength=len(tokens) * n_columns).reshape(len(tokens), n_columns)
+    totals = out.sum(axis=1, keepdims=True)
+    return np.divide(out, totals, out=np.zeros_like(out), where=totals > 0).astype(np.float32)
+
+
 @dataclass
 class MrnaEmbeddings:
     """Window and mRNA vectors keyed by mRNA id; ``windows[offsets[i]:offsets[i+1]]`` belong to ``ids[i]``."""
@@ -61,6 +93,7 @@ class MrnaEmbeddings:
     window_kmers: np.ndarray  # k-mers per window (the pooling weight)
     offsets: np.ndarray
     provenance: dict[str, Any]
+    attention: np.ndarray | None = None  # (n_windows, 4**k) float16 attention features, see the module docstring
 
     @property
     def mrna_vectors(self) -> np.ndarray:
@@ -82,20 +115,37 @@ class MrnaEmbeddings:
         pieces = [np.arange(self.offsets[r], self.offsets[r + 1]) for r in rows]
         take = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
         counts = np.array([len(p) for p in pieces], dtype=np.int64)
+        attention = None if self.attention is None else self.attention[take]
         return MrnaEmbeddings(list(ids), self.windows[take], self.window_kmers[take],
-                              np.concatenate([[0], np.cumsum(counts)]), dict(self.provenance))
+                              np.concatenate([[0], np.cumsum(counts)]), dict(self.provenance), attention)
 
 
-def pad_windows(embeddings: MrnaEmbeddings, max_windows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(mRNAs, max windows, hidden)`` float32 array and its boolean mask, for the pooling head."""
+WindowFeatures = Literal["hidden", "attention"]
+
+
+def pad_windows(
+    embeddings: MrnaEmbeddings, max_windows: int | None = None, features: WindowFeatures = "hidden"
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(mRNAs, max windows, dims)`` float32 array and its boolean mask, for the pooling head.
+
+    ``features``: ``"hidden"`` (the mean-pooled hidden states) or ``"attention"`` (the attention features).
+    """
+    if features == "hidden":
+        values = embeddings.windows
+    elif features == "attention":
+        if embeddings.attention is None:
+            raise ValueError("these embeddings hold no attention features")
+        values = embeddings.attention
+    else:
+        raise ValueError(f"features must be 'hidden' or 'attention', got {features!r}")
     counts = np.diff(embeddings.offsets)
     width = int(counts.max()) if max_windows is None else max_windows
     if counts.max() > width:
         raise ValueError(f"an mRNA has {counts.max()} windows, more than max_windows={width}")
-    out = np.zeros((len(embeddings.ids), width, embeddings.windows.shape[1]), dtype=np.float32)
+    out = np.zeros((len(embeddings.ids), width, values.shape[1]), dtype=np.float32)
     mask = np.zeros((len(embeddings.ids), width), dtype=bool)
     for i, n in enumerate(counts):
-        out[i, :n] = embeddings.windows[embeddings.offsets[i]:embeddings.offsets[i + 1]]
+        out[i, :n] = values[embeddings.offsets[i]:embeddings.offsets[i + 1]]
         mask[i, :n] = True
     return out, mask
 
@@ -129,7 +179,8 @@ def embed_mrnas(
     if len(set(ids)) != len(ids):
         raise ValueError("mRNA ids must be unique")
     settings = {**checkpoint_identity(model_dir), "model_dir": str(model_dir), "segment_nt": segment_nt, "window_nt": window_nt,
-                "pooling": "mean over k-mer tokens of the last hidden state", "dtype": "float16"}
+                "pooling": "mean over k-mer tokens of the last hidden state", "dtype": "float16",
+                "attention": "last layer [CLS] attention summed over heads, per k-mer, normalised per window"}
     manifest_path = cache / "manifest.json"
     shards = [ids[i:i + shard_size] for i in range(0, len(ids), shard_size)]
     if manifest_path.is_file():
@@ -150,7 +201,9 @@ def embed_mrnas(
         pieces = segment_records([by_id[i] for i in shard], segment_nt)
         encoding = tokenizer.encode_corpus([p.sequence for p in pieces], ids=[p.id for p in pieces])
         windowed = encoding.windows(window_nt)
-        vectors = cls_embeddings(model, windowed, batch_size=batch_size, device=device, pooling="mean", progress=False)
+        vectors = cls_embeddings(model, windowed, batch_size=batch_size, device=device, pooling="mean", progress=False,
+                                 with_attention=True)
+        attention = attention_kmer_features(windowed.padded()["input_ids"], vectors.token_attention, tokenizer.k)
         piece_mrna = {p.id: p.meta["mrna"] for p in pieces}
         owner = np.array([shard.index(piece_mrna[rid]) for rid in windowed.record_ids])
         kmers = np.array([w.end - w.start - tokenizer.k + 1 for w in windowed.spans], dtype=np.int64)
@@ -159,6 +212,7 @@ def embed_mrnas(
         tmp = path.with_name(path.stem + ".tmp.npz")
         np.savez(tmp, ids=np.array(shard), windows=vectors.embeddings[order].astype(np.float16),
                  window_kmers=kmers[order], offsets=np.concatenate([[0], np.cumsum(counts)]),
+                 attention=attention[order].astype(np.float16),
                  spans=np.array([[w.start, w.end] for w in windowed.spans])[order],
                  segments=np.array([windowed.record_ids[i] for i in order]))
         tmp.replace(path)
@@ -171,7 +225,7 @@ def load_embeddings(cache_dir: str | os.PathLike[str]) -> MrnaEmbeddings:
     """Read a complete cache written by :func:`embed_mrnas`."""
     cache = Path(cache_dir)
     manifest = json.loads((cache / "manifest.json").read_text(encoding="utf-8"))
-    ids, windows, kmers, counts = [], [], [], []
+    ids, windows, kmers, counts, attention = [], [], [], [], []
     for number, shard in enumerate(manifest["shards"]):
         path = cache / f"shard_{number:05d}.npz"
         if not path.is_file():
@@ -183,6 +237,8 @@ def load_embeddings(cache_dir: str | os.PathLike[str]) -> MrnaEmbeddings:
             windows.append(data["windows"])
             kmers.append(data["window_kmers"])
             counts.append(np.diff(data["offsets"]))
+            attention.append(data["attention"])
     all_counts = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
     return MrnaEmbeddings(ids, np.concatenate(windows), np.concatenate(kmers),
-                          np.concatenate([[0], np.cumsum(all_counts)]), {"settings": manifest["settings"]})
+                          np.concatenate([[0], np.cumsum(all_counts)]), {"settings": manifest["settings"]},
+                          np.concatenate(attention))

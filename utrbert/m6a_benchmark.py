@@ -27,7 +27,7 @@ from .finetuning import binary_labels, split_train_valid, stratified_subsample
 from .rbp_benchmark import METHODS, BenchmarkSettings, SetSplits, _existing, item_path, run_item, settings_fingerprint
 from .records import SequenceRecord
 
-__all__ = ["M6aProtocol", "m6a_splits", "run_m6a_benchmark", "m6a_auroc_table"]
+__all__ = ["M6aProtocol", "read_m6a_windows", "m6a_splits", "run_m6a_benchmark", "m6a_auroc_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,16 +58,23 @@ def _file_ids(records: Sequence[SequenceRecord], prefix: str) -> list[SequenceRe
     return [replace(r, id=f"{prefix}:{r.id}") for r in records]
 
 
+def read_m6a_windows(root: str | os.PathLike[str], name: str, split: str, window: int) -> list[SequenceRecord]:
+    """One MST-m6A file cropped to ``window`` nt, ids ``<name>_<split>:<id>`` (the ids every analysis joins on)."""
+    from .readers import read_mst_m6a
+
+    return _file_ids(read_mst_m6a(root, name, split, window), f"{name}_{split}")
+
+
 def m6a_splits(root: str | os.PathLike[str], name: str, settings: BenchmarkSettings, protocol: M6aProtocol) -> list[SetSplits]:
     """The splits every method sees for one MST-m6A data set: one, or one per cross-validation fold."""
-    from .readers import list_mst_m6a_datasets, read_mst_m6a
+    from .readers import list_mst_m6a_datasets
 
     available = list_mst_m6a_datasets(root)
     if name not in available:
         raise KeyError(f"no MST-m6A data set {name!r}; available: {sorted(available)}")
-    test_file = _file_ids(read_mst_m6a(root, name, "test", protocol["window"]), f"{name}_test")
+    test_file = read_m6a_windows(root, name, "test", protocol["window"])
     if "train" in available[name]:
-        train_file = _file_ids(read_mst_m6a(root, name, "train", protocol["window"]), f"{name}_train")
+        train_file = read_m6a_windows(root, name, "train", protocol["window"])
         train = train_file
         if settings.max_train is not None and settings.max_train < len(train):
             rows = stratified_subsample(binary_labels(train, f"{name} train"), settings.max_train, settings.seed)

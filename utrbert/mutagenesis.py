@@ -58,18 +58,15 @@ def saturation_mutagenesis(
 
     Raises naming ``record_id`` for a bad alphabet or a sequence the model window cannot hold.
     """
-    from .finetuning import EncodedSet, predict_scores
+    from .finetuning import predict_sequences
 
     try:
         variants = single_nucleotide_variants(sequence)
         texts = [sequence.upper().replace("T", "U")] + [v.sequence for v in variants]
-        encoding = tokenizer.encode_corpus(texts, ids=["reference"] + [f"v{i}" for i in range(len(variants))])
-        padded = encoding.padded()
+        scores = predict_sequences(model, tokenizer, texts, ["reference"] + [f"v{i}" for i in range(len(variants))],
+                                   batch_size=batch_size, device=device, precision=precision)
     except ValueError as exc:
         raise ValueError(f"record {record_id!r}: {exc}") from exc
-    data = EncodedSet(list(encoding.record_ids), padded["input_ids"], padded["attention_mask"],
-                      np.zeros(len(texts), dtype=np.int64))
-    scores = predict_scores(model, data, batch_size=batch_size, device=device, precision=precision)
     reference = float(scores[0])
     table = pd.DataFrame({
         "id": record_id,

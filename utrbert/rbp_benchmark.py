@@ -225,16 +225,11 @@ def _bert_extras(
 
 
 def _umap(embeddings: np.ndarray, labels: list[int], ids: list[str], seed: int) -> dict[str, Any]:
-    import warnings
+    from .embedding_maps import umap_2d
 
-    with warnings.catch_warnings():  # umap-learn warns on import that TensorFlow (ParametricUMAP) is absent
-        warnings.filterwarnings("ignore", message="Tensorflow not installed", category=ImportWarning)
-        import umap
-
-    reducer = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=seed, n_jobs=1)
-    coords = reducer.fit_transform(np.asarray(embeddings, dtype=np.float32))
+    coords, params = umap_2d(embeddings, seed)
     return {"ids": ids, "labels": labels, "x": coords[:, 0].round(4).tolist(), "y": coords[:, 1].round(4).tolist(),
-            "params": {"n_neighbors": 15, "min_dist": 0.1, "random_state": seed}}
+            "params": params}
 
 
 def attention_path(results_dir: str | os.PathLike[str], set_name: str) -> Path:
@@ -292,6 +287,26 @@ def fine_tune_item(method: str, splits: SetSplits, settings: BenchmarkSettings) 
         config=settings.finetune,
         progress=False,
     )
+
+
+def pretrained_classifier(splits: SetSplits, settings: BenchmarkSettings, artifacts_dir: str | os.PathLike[str] | None) -> tuple[Any, Any, str]:
+    """The set's fine-tuned ``pretrained`` classifier: the copy :func:`run_item` saved under ``artifacts_dir``
+    when its fingerprint matches these settings, else fine-tuned again now (and saved there)."""
+    from .model import export_checkpoint, load_model
+
+    wanted = settings_fingerprint(settings, "pretrained")
+    path = fine_tuned_model_path(artifacts_dir, splits.name, "pretrained") if artifacts_dir is not None else None
+    if path is not None and (path / "model_card.json").is_file():
+        card = json.loads((path / "model_card.json").read_text(encoding="utf-8"))
+        if card.get("fingerprint") == wanted:
+            model, tokenizer = load_model(path, task="classification")
+            return model, tokenizer, "saved by the benchmark"
+        logger.warning("%s: saved classifier has other settings (%s, wanted %s); fine-tuning again",
+                       splits.name, card.get("fingerprint"), wanted)
+    run = fine_tune_item("pretrained", splits, settings)
+    if path is not None:
+        export_checkpoint(run.model, run.tokenizer, path, classifier_card(splits, settings, "pretrained", run.metrics["auroc"]))
+    return run.model, run.tokenizer, "fine-tuned again (no saved classifier)"
 
 
 def _fit_bert(

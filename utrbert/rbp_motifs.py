@@ -136,26 +136,6 @@ def _saved_attention(
     return keep, attention_info
 
 
-def _classifier(splits: Any, bench_settings: Any, artifacts_dir: str | os.PathLike[str] | None) -> tuple[Any, Any, str]:
-    """The set's fine-tuned pretrained classifier: the benchmark's saved copy, or fine-tuned again."""
-    from .model import export_checkpoint, load_model
-    from .rbp_benchmark import classifier_card, fine_tune_item, fine_tuned_model_path, settings_fingerprint
-
-    wanted = settings_fingerprint(bench_settings, "pretrained")
-    path = fine_tuned_model_path(artifacts_dir, splits.name, "pretrained") if artifacts_dir is not None else None
-    if path is not None and (path / "model_card.json").is_file():
-        card = json.loads((path / "model_card.json").read_text(encoding="utf-8"))
-        if card.get("fingerprint") == wanted:
-            model, tokenizer = load_model(path, task="classification")
-            return model, tokenizer, "saved by the RBP benchmark"
-        logger.warning("%s: saved classifier has other settings (%s, wanted %s); fine-tuning again",
-                       splits.name, card.get("fingerprint"), wanted)
-    run = fine_tune_item("pretrained", splits, bench_settings)
-    if path is not None:
-        export_checkpoint(run.model, run.tokenizer, path, classifier_card(splits, bench_settings, "pretrained", run.metrics["auroc"]))
-    return run.model, run.tokenizer, "fine-tuned by the motif run"
-
-
 def run_motif_item(
     rbp31_root: str | os.PathLike[str],
     set_name: str,
@@ -195,7 +175,10 @@ def run_motif_item(
         scores, attention_info = saved
         model_source = "attention saved by the RBP benchmark"
     else:
-        model, tokenizer, model_source = _classifier(splits, bench_settings, artifacts_dir)
+        from .rbp_benchmark import pretrained_classifier
+
+        model, tokenizer, source = pretrained_classifier(splits, bench_settings, artifacts_dir)
+        model_source = "saved by the RBP benchmark" if source.startswith("saved") else "fine-tuned by the motif run"
         scores, attention_info = positive_attention(model, tokenizer, positives, settings.layers,
                                                     bench_settings.finetune.device, settings.head_summary_positives,
                                                     settings.batch_size)

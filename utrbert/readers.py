@@ -64,6 +64,7 @@ __all__ = [
     "DM3LOC_FOLD_LIST_BITS",
     "DM3LOC_FASTA_NAME",
     "DM3LOC_N_FOLDS",
+    "read_dm3loc_fasta",
     "parse_dm3loc_header",
     "fold_list_label",
     "read_dm3loc",
@@ -799,7 +800,13 @@ def read_dm3loc(root: PathLikeStr) -> list[SequenceRecord]:
     id = ACCNUM, label = 7-tuple of 0/1 in :data:`LOCALIZATION_COMPARTMENTS` order,
     ``meta`` = ``gene_id``, ``gene_name``. Duplicate ACCNUMs raise.
     """
-    path = Path(root) / DM3LOC_FASTA_NAME
+    return read_dm3loc_fasta(Path(root) / DM3LOC_FASTA_NAME)
+
+
+def read_dm3loc_fasta(path: PathLikeStr) -> list[SequenceRecord]:
+    """Read any FASTA with DM3Loc headers (``>0100000,ACCNUM:NM_...,Gene_ID:...,Gene_Name:...``), such as
+    an independent localization test set; records as in :func:`read_dm3loc`."""
+    path = Path(path)
     records = [record for _, record in _iter_headed_records(path, parse_dm3loc_header)]
     _log_read(path, records)
     return records
