@@ -231,3 +231,38 @@ def test_predict_sequences_scores_unlabelled_sequences_like_labelled_ones(tokeni
     np.testing.assert_allclose(unlabelled, labelled, atol=1e-6)
     with pytest.raises(SequenceError, match="bad_1"):
         predict_sequences(model, tokenizer, ["ACGU", "ACXGU"], ["good", "bad_1"])
+
+
+def test_balanced_subsets_cover_every_record_and_keep_the_minority_in_each() -> None:
+    from utrbert.finetuning import balanced_subsets
+
+    labels = np.array([1] * 13 + [0] * 50)
+    subsets = balanced_subsets(labels, seed=1)
+    assert len(subsets) == 4  # round(50 / 13)
+    negatives = [set(rows[labels[rows] == 0].tolist()) for rows in subsets]
+    assert all(set(np.flatnonzero(labels == 1)) <= set(rows.tolist()) for rows in subsets)
+    assert set().union(*negatives) == set(np.flatnonzero(labels == 0))  # nothing dropped
+    assert sum(len(n) for n in negatives) == 50  # disjoint chunks
+    assert all(abs(len(n) - 13) <= 1 for n in negatives)
+    assert [r.tolist() for r in balanced_subsets(labels, seed=1)] == [r.tolist() for r in subsets]  # seeded
+    assert len(balanced_subsets(np.array([1] * 10 + [0] * 12), seed=0)) == 1  # already balanced: one subset
+    with pytest.raises(ValueError, match="both classes"):
+        balanced_subsets(np.zeros(5, dtype=int), seed=0)
+
+
+@pytest.mark.slow
+def test_cli_balanced_protocol_averages_one_model_per_subset(tmp_path: Path) -> None:
+    records = make_binary_dataset(400, 60, positive_fraction=0.2, seed=3)
+    train, test = records[:300], records[300:]
+    train_path, test_path = _write_fasta(tmp_path / "train.fa", train), _write_fasta(tmp_path / "test.fa", test)
+    out = tmp_path / "out"
+    code = main(["-q", "finetune", "--train", str(train_path), "--test", str(test_path), "--out", str(out),
+                 "--scratch", "--epochs", "1", "--seed", "2", "--balanced"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    n_positive = sum(r.label for r in train) - round(0.1 * sum(r.label for r in train))  # minus the validation split
+    assert metrics["balanced"]["n_models"] == len(metrics["training"]) >= 3
+    assert all(size >= 2 * n_positive - len(metrics["balanced"]["subset_sizes"]) for size in metrics["balanced"]["subset_sizes"])
+    predictions = pd.read_csv(out / "predictions.tsv", sep="\t")
+    assert predictions["id"].tolist() == [r.id for r in test] and predictions["score"].between(0, 1).all()
+    assert metrics["n_test"] == 100 and 0 <= metrics["auroc"] <= 1

@@ -277,3 +277,18 @@ def test_localization_methods_build_every_compared_method_on_the_same_rows(tmp_p
         localization_methods(embeddings, [r.sequence for r in records], labels, settings, methods=["svm"])
     with pytest.raises(ValueError, match="label rows"):
         localization_methods(embeddings, [r.sequence for r in records], labels[:10], settings)
+
+
+def test_bf16_embeddings_are_refused_on_the_cpu(tmp_path: Path, checkpoint: Path, mrnas) -> None:
+    with pytest.raises(ValueError, match="only used on CUDA"):
+        embed_mrnas(checkpoint, mrnas, tmp_path / "cache", precision="bf16", progress=False)
+    assert not (tmp_path / "cache" / "manifest.json").exists()  # refused before anything is written
+
+
+@pytest.mark.gpu
+def test_bf16_embeddings_on_a_gpu_stay_close_to_fp32(tmp_path: Path, checkpoint: Path, mrnas) -> None:
+    full = embed_mrnas(checkpoint, mrnas, tmp_path / "fp32", device="cuda", progress=False)
+    half = embed_mrnas(checkpoint, mrnas, tmp_path / "bf16", device="cuda", precision="bf16", progress=False)
+    assert half.provenance["settings"]["precision"] == "bf16" and "precision" not in full.provenance["settings"]
+    np.testing.assert_allclose(half.mrna_vectors, full.mrna_vectors, atol=0.1)
+    np.testing.assert_allclose(half.attention.astype(np.float32), full.attention.astype(np.float32), atol=0.02)

@@ -11,7 +11,8 @@ Without ``--valid``, a seeded label-stratified 10% of TRAIN is the validation sp
 tuned threshold). ``--max-train N`` uses a seeded stratified subsample of N records of TRAIN (before the
 validation split is taken from it). The run writes ``DIR/metrics.json`` (test metrics at threshold 0.5 and at
 the validation-chosen threshold, counts, settings and provenance) and ``DIR/predictions.tsv`` (``id``,
-``label``, ``score``: one row per test record).
+``label``, ``score``: one row per test record). ``--balanced`` applies the paper's protocol for unbalanced
+training sets: one model per balanced subset, scores averaged (:func:`run_balanced_finetune`).
 
 :func:`run_finetune` is the same run as a function, used by the notebooks and benchmarks.
 """
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # torch and transformers are imported when a run starts, not 
     from .records import SequenceRecord
     from .tokenization import KmerTokenizer
 
-__all__ = ["SIZES", "FinetuneRun", "run_finetune", "write_run", "register"]
+__all__ = ["SIZES", "FinetuneRun", "run_finetune", "run_balanced_finetune", "write_run", "register"]
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,56 @@ def run_finetune(
     return FinetuneRun(metrics, predictions, result.model, tokenizer, valid_scores)
 
 
+def run_balanced_finetune(
+    train_records: Sequence[SequenceRecord],
+    test_records: Sequence[SequenceRecord],
+    valid_records: Sequence[SequenceRecord] | None = None,
+    *,
+    config: FinetuneConfig | None = None,
+    max_train: int | None = None,
+    valid_fraction: float = 0.1,
+    **model_options: Any,
+) -> FinetuneRun:
+    """The paper's balancing protocol for unbalanced training sets: one model per :func:`balanced_subsets`
+    subset of TRAIN (every model on the same validation split), test and validation scores averaged.
+
+    ``metrics["balanced"]`` records the number of models and each subset's size; ``model`` is the last model.
+    """
+    import numpy as np
+
+    from .finetuning import FinetuneConfig, balanced_subsets, binary_labels, split_train_valid, stratified_subsample
+    from .metrics import evaluate_binary
+
+    config = FinetuneConfig() if config is None else config
+    train_records = list(train_records)
+    n_train_file = len(train_records)
+    if max_train is not None and max_train < len(train_records):
+        rows = stratified_subsample(binary_labels(train_records, "training set"), max_train, config.seed)
+        train_records = [train_records[i] for i in rows]
+    valid_source = "VALID"
+    if valid_records is None:  # one validation split for every model, taken before balancing
+        train_records, valid_records = split_train_valid(train_records, valid_fraction, config.seed)
+        valid_source = f"stratified {valid_fraction:.0%} of TRAIN (seed {config.seed})"
+    subsets = balanced_subsets(binary_labels(train_records, "training set"), config.seed)
+    runs = []
+    for number, rows in enumerate(subsets):
+        logger.info("balanced model %d of %d: %d training records", number + 1, len(subsets), len(rows))
+        runs.append(run_finetune([train_records[i] for i in rows], test_records, valid_records, config=config,
+                                 progress=False, **model_options))
+    test_scores = np.mean([r.predictions["score"].to_numpy() for r in runs], axis=0)
+    valid_scores = np.mean([np.asarray(r.valid_scores) for r in runs], axis=0)
+    last = runs[-1]
+    metrics = evaluate_binary(last.predictions["label"].to_numpy(), test_scores,
+                              binary_labels(list(valid_records), "validation set"), valid_scores)
+    metrics.update({key: last.metrics[key] for key in ("n_valid", "n_test", "model", "environment")})
+    metrics.update({"n_train": len(train_records), "n_train_file": n_train_file, "valid_source": valid_source,
+                    "balanced": {"n_models": len(subsets), "subset_sizes": [len(rows) for rows in subsets],
+                                 "protocol": "majority class split into minority-sized chunks; scores averaged"},
+                    "training": [r.metrics["training"] for r in runs]})
+    predictions = last.predictions.assign(score=test_scores)
+    return FinetuneRun(metrics, predictions, last.model, last.tokenizer, valid_scores)
+
+
 def write_run(out_dir: str | os.PathLike[str], metrics: dict[str, Any], predictions: pd.DataFrame) -> Path:
     """Write ``metrics.json`` and ``predictions.tsv`` into ``out_dir`` (created if needed)."""
     out = Path(out_dir)
@@ -178,6 +229,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only)")
+    parser.add_argument("--balanced", action="store_true",
+                        help="unbalanced TRAIN: one model per balanced subset (majority split into minority-sized "
+                             "chunks), scores averaged (the paper's protocol)")
     parser.set_defaults(func=_cli)
 
 
@@ -199,7 +253,8 @@ def _cli(args: argparse.Namespace) -> int:
             device=args.device,
             precision="bf16" if args.bf16 else "fp32",
         )
-        run = run_finetune(
+        runner = run_balanced_finetune if args.balanced else run_finetune
+        run = runner(
             train, test, valid, model_dir=args.model, size=args.size, k=args.k, config=config, max_train=args.max_train
         )
     except (ValueError, FileNotFoundError) as exc:  # DataFormatError and SequenceError are ValueErrors

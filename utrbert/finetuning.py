@@ -43,6 +43,7 @@ __all__ = [
     "predict_sequences",
     "binary_labels",
     "stratified_subsample",
+    "balanced_subsets",
     "split_train_valid",
     "finetune",
     "predict_scores",
@@ -163,6 +164,24 @@ def stratified_subsample(labels: Sequence[int] | np.ndarray, n: int, seed: int) 
 
     rows, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed % 2**32)
     return np.sort(rows)
+
+
+def balanced_subsets(labels: Sequence[int] | np.ndarray, seed: int) -> list[np.ndarray]:
+    """The paper's balancing protocol: the majority class split at random into chunks of about the minority's
+    size, each chunk joined with every minority record; sorted row indices per subset. No record is dropped:
+    the chunks are ``round(majority / minority)`` near-equal parts of the majority (one subset, everything,
+    when the classes are already within a factor 1.5).
+
+    >>> [len(rows) for rows in balanced_subsets([1] * 10 + [0] * 30, seed=0)]
+    [20, 20, 20]
+    """
+    y = np.asarray(labels)
+    _check_both_classes(y, "balanced subsets")
+    positives, negatives = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    minority, majority = (positives, negatives) if len(positives) <= len(negatives) else (negatives, positives)
+    parts = max(1, round(len(majority) / len(minority)))
+    shuffled = np.random.default_rng(seed).permutation(majority)
+    return [np.sort(np.concatenate([minority, chunk])) for chunk in np.array_split(shuffled, parts)]
 
 
 def split_train_valid(

@@ -160,12 +160,19 @@ def embed_mrnas(
     batch_size: int = 64,
     device: str = "cpu",
     progress: bool = True,
+    precision: str = "fp32",
 ) -> MrnaEmbeddings:
     """Embed every mRNA with the frozen encoder, ``shard_size`` mRNAs per cached shard (skipped when present).
 
     The cache's ``manifest.json`` holds the model identity (name, weight digest), k, windowing and the ids of
-    each shard; a cache made with anything else is an error, never mixed in.
+    each shard; a cache made with anything else is an error, never mixed in. ``precision="bf16"`` runs the
+    encoder under bf16 autocast (CUDA only) and is recorded in the manifest (fp32, the default, is unmarked).
     """
+    import torch
+
+    from .pretraining import check_precision
+
+    check_precision(precision, device)
     from tqdm.auto import tqdm
 
     from .attention import cls_embeddings
@@ -181,6 +188,8 @@ def embed_mrnas(
     settings = {**checkpoint_identity(model_dir), "model_dir": str(model_dir), "segment_nt": segment_nt, "window_nt": window_nt,
                 "pooling": "mean over k-mer tokens of the last hidden state", "dtype": "float16",
                 "attention": "last layer [CLS] attention summed over heads, per k-mer, normalised per window"}
+    if precision != "fp32":
+        settings["precision"] = precision
     manifest_path = cache / "manifest.json"
     shards = [ids[i:i + shard_size] for i in range(0, len(ids), shard_size)]
     if manifest_path.is_file():
@@ -201,8 +210,9 @@ def embed_mrnas(
         pieces = segment_records([by_id[i] for i in shard], segment_nt)
         encoding = tokenizer.encode_corpus([p.sequence for p in pieces], ids=[p.id for p in pieces])
         windowed = encoding.windows(window_nt)
-        vectors = cls_embeddings(model, windowed, batch_size=batch_size, device=device, pooling="mean", progress=False,
-                                 with_attention=True)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            vectors = cls_embeddings(model, windowed, batch_size=batch_size, device=device, pooling="mean",
+                                     progress=False, with_attention=True)
         attention = attention_kmer_features(windowed.padded()["input_ids"], vectors.token_attention, tokenizer.k)
         piece_mrna = {p.id: p.meta["mrna"] for p in pieces}
         owner = np.array([shard.index(piece_mrna[rid]) for rid in windowed.record_ids])
