@@ -13,6 +13,7 @@ from utrbert.plotting import (
     plot_label_cooccurrence,
     plot_length_distributions,
     plot_positional_frequencies,
+    plot_token_scores,
     plot_top_kmers,
 )
 
@@ -47,3 +48,14 @@ def test_cooccurrence_is_conditional_on_the_row_label() -> None:
     matrix = ax.images[0].get_array()
     assert matrix[0, 1] == pytest.approx(2 / 3) and matrix[1, 0] == pytest.approx(2 / 3)
     assert matrix[0, 0] == 1.0
+
+
+def test_token_scores_write_every_token_coloured_by_its_score() -> None:
+    ax = plot_token_scores(["AAA", "AAC", "ACG"], np.array([-1.0, 0.0, 1.0]), per_row=2)
+    texts = ax.texts
+    assert [t.get_text() for t in texts] == ["AAA", "AAC", "ACG"]
+    faces = [t.get_bbox_patch().get_facecolor() for t in texts]
+    assert faces[0][2] > faces[0][0] and faces[2][0] > faces[2][2]  # negative blue, positive red
+    assert texts[2].get_position()[1] < texts[0].get_position()[1]  # wrapped to a second row
+    with pytest.raises(ValueError, match="3 tokens but 2 scores"):
+        plot_token_scores(["AAA", "AAC", "ACG"], np.array([0.0, 1.0]))

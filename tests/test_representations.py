@@ -8,6 +8,7 @@ import torch
 
 from utrbert.model import build_config, build_model
 from utrbert.representations import (
+    attention_maps,
     fold_structures,
     layer_embeddings,
     loop_types,
@@ -116,3 +117,21 @@ def test_one_hot_and_structure_encodings() -> None:
     graph = pair_graph_features(["GGGAAACCC", "AAAAAAAAA"], ["(((...)))", "........."], window=3)
     assert graph[0, :6].tolist() == [0, 0, 3, 0, 0, 0] and graph[1].sum() == 0
     assert graph.shape == (2, 6 + 2 * 3)
+
+
+def test_attention_maps_are_row_stochastic_and_equal_eager_attention(tiny, sequences) -> None:
+    model, tokenizer = tiny
+    before = model.config._attn_implementation
+    weights, tokens = attention_maps(model, tokenizer, sequences[0])
+    n = len(sequences[0]) - 3 + 1 + 2  # k-mers + [CLS] + [SEP]
+    assert weights.shape == (model.config.num_hidden_layers, model.config.num_attention_heads, n, n)
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and len(tokens) == n
+    assert tokens[1] == sequences[0][:3].replace("T", "U")
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, atol=1e-5)
+    assert model.config._attn_implementation == before
+    model.set_attn_implementation("eager")
+    ids = torch.as_tensor(tokenizer.encode_corpus([sequences[0]]).padded()["input_ids"])
+    with torch.no_grad():
+        eager = model.base_model(input_ids=ids, output_attentions=True).attentions[0][0].numpy()
+    model.set_attn_implementation(before)
+    np.testing.assert_allclose(weights[0], eager, atol=1e-6)

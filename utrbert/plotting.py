@@ -26,6 +26,7 @@ __all__ = [
     "plot_method_comparison",
     "plot_paired_auroc",
     "plot_attention_landscape",
+    "plot_token_scores",
 ]
 
 NUCLEOTIDE_COLOURS = {"A": "#2ca02c", "C": "#1f77b4", "G": "#ff7f0e", "U": "#d62728", "other": "#7f7f7f"}
@@ -218,6 +219,38 @@ def plot_mutagenesis(matrix: pd.DataFrame, sequence: str, ax: Axes | None = None
     ax.set_xlabel("reference sequence")
     ax.set_ylabel("substituted to")
     ax.figure.colorbar(image, ax=ax, label="score change")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_token_scores(
+    tokens: Sequence[str], scores: np.ndarray, ax: Axes | None = None, title: str = "", per_row: int = 20,
+    label: str = "score", symmetric: bool = True,
+) -> Axes:
+    """Tokens written as text, each on a background coloured by its score (the paper's Fig. 7b style).
+
+    ``symmetric`` centres the diverging colour scale at 0 (attributions); otherwise it runs from 0 up
+    (attention). Tokens wrap every ``per_row`` tokens.
+    """
+    from matplotlib import cm, colors
+
+    values = np.asarray(scores, dtype=float)
+    if len(values) != len(tokens):
+        raise ValueError(f"{len(tokens)} tokens but {len(values)} scores")
+    rows = max(1, -(-len(tokens) // per_row))
+    ax = _axes(ax, (0.55 * per_row, 0.45 * rows + 0.6))
+    top = float(np.nanmax(np.abs(values))) or 1.0
+    norm = colors.Normalize(-top, top) if symmetric else colors.Normalize(0.0, top)
+    cmap = plt.get_cmap("RdBu_r" if symmetric else "Reds")
+    for i, (token, value) in enumerate(zip(tokens, values)):
+        row, col = divmod(i, per_row)
+        ax.text(col + 0.5, rows - row - 0.5, token, ha="center", va="center", family="monospace", fontsize=8,
+                bbox={"boxstyle": "square,pad=0.25", "facecolor": cmap(norm(value)), "edgecolor": "none"})
+    ax.set_xlim(0, per_row)
+    ax.set_ylim(0, rows)
+    ax.axis("off")
+    ax.figure.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=label, fraction=0.03, pad=0.01)
     if title:
         ax.set_title(title)
     return ax

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["layer_embeddings", "separation_scores", "mean_attention_distance", "token_attributions", "rank_agreement",
+__all__ = ["layer_embeddings", "separation_scores", "attention_maps", "mean_attention_distance", "token_attributions", "rank_agreement",
            "one_hot_encoding", "fold_structures", "loop_types", "structure_encoding", "pair_graph_features"]
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,26 @@ def separation_scores(
                       "silhouette": float(silhouette_score(x[sample], y[sample], metric="cosine")),
                       "dims": x.shape[1]}
     return pd.DataFrame(rows).T
+
+
+def attention_maps(model: Any, tokenizer: Any, sequence: str, device: str = "cpu") -> tuple[np.ndarray, list[str]]:
+    """Every layer's and head's attention weights of one sequence, ``(layers, heads, tokens, tokens)`` float32,
+    and its tokens (``[CLS]``, the k-mers, ``[SEP]``); rows are queries, columns keys, each row sums to 1.
+
+    Needs attention weights, so the model is switched to eager attention for the call (and back).
+    """
+    encoding = tokenizer.encode_corpus([sequence])
+    ids = torch.as_tensor(encoding.padded()["input_ids"][:, : int(encoding.n_kmers[0]) + 2], device=device)
+    previous = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    try:
+        base = model.base_model.to(device).eval()
+        with torch.inference_mode():
+            maps = base(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=True).attentions
+    finally:
+        model.set_attn_implementation(previous)
+    weights = torch.stack([layer[0] for layer in maps]).float().cpu().numpy()
+    return weights, tokenizer.convert_ids_to_tokens(ids[0].tolist())
 
 
 def mean_attention_distance(
