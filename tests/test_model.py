@@ -43,7 +43,7 @@ def test_named_sizes_include_the_papers_bert_base() -> None:
         12,
         3072,
     )
-    assert set(MODEL_SIZES) == {"tiny", "small", "base"}
+    assert set(MODEL_SIZES) == {"tiny", "mini", "small", "base"}
     with pytest.raises(ValueError, match="unknown model size"):
         build_config("huge")
 

@@ -146,3 +146,16 @@ def test_the_motif_chapter_fine_tunes_exactly_as_the_rbp_chapter(profile: str, t
     shared = ["pretrained_dir", "bert_size", "k", "max_train", "max_test", "valid_fraction", "epochs", "batch_size",
               "peak_lr", "precision", "seed", "artifacts_dir", "device"]
     assert {name: motifs[name] for name in shared} == {name: rbp[name] for name in shared}
+
+
+@pytest.mark.parametrize("profile", ["cpu", "smoke", "gpu"])
+def test_the_representations_chapter_analyses_the_rbp_chapters_classifier(profile: str, tmp_path: Path, monkeypatch) -> None:
+    """07_representations reuses the RBP chapter's fine-tuned classifier only if it fine-tunes with the same settings."""
+    monkeypatch.setenv("UTRBERT_DATA", str(tmp_path))
+    loaded = load_profile(profile, REPO_ROOT / "profiles")
+    rbp = _effective_parameters("03_rbp_binding", loaded, tmp_path)
+    chapter = _effective_parameters("07_representations", loaded, tmp_path)
+    shared = ["pretrained_dir", "bert_size", "k", "max_train", "max_test", "valid_fraction", "epochs", "batch_size",
+              "peak_lr", "precision", "seed", "device"]
+    assert {name: chapter[name] for name in shared} == {name: rbp[name] for name in shared}
+    assert chapter["rbp_artifacts_dir"] == rbp["artifacts_dir"]

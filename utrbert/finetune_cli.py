@@ -3,7 +3,7 @@
 Contract::
 
     python -m utrbert finetune --train TRAIN --test TEST [--valid VALID] --out DIR [--model DIR | --scratch]
-        [--size tiny|small|base] [--k 3] [--epochs N] [--max-train N] [--seed S]
+        [--size tiny|mini|small|base] [--k 3] [--epochs N] [--max-train N] [--seed S]
 
 TRAIN/VALID/TEST are FASTA (labels in the headers, e.g. ``class:1`` or ``label=1``) or TSV/CSV tables with
 ``sequence`` and ``label`` columns, sequences raw or as space-separated k-mers (the original 3UTRBERT files).
@@ -41,7 +41,7 @@ __all__ = ["SIZES", "FinetuneRun", "run_finetune", "run_balanced_finetune", "wri
 
 logger = logging.getLogger(__name__)
 
-SIZES: tuple[str, ...] = ("tiny", "small", "base")
+SIZES: tuple[str, ...] = ("tiny", "mini", "small", "base")
 """Model sizes the command offers (the keys of :data:`utrbert.model.MODEL_SIZES`)."""
 
 

@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 MODEL_SIZES: dict[str, dict[str, int]] = {
     # tests and smoke runs: seconds on a CPU
     "tiny": {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64},
+    # comparisons that need several models on a CPU (the k-mer size study; about 0.5 M parameters at k=3)
+    "mini": {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2, "intermediate_size": 512},
     # real runs on a CPU (about 3.4 M parameters)
     "small": {"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4, "intermediate_size": 1024},
     # the paper's BERT-base, as in the original config.json files
