@@ -211,19 +211,6 @@ def run_kmer_size_item(
     return json.loads(text)  # exactly what a later run reads back
 
 
-def _existing(path: Path, fingerprint: str) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: corrupt result file ({error}); delete it to recompute this k") from error
-    if record.get("fingerprint") != fingerprint:
-        raise ValueError(f"{path} was computed with other settings (fingerprint {record.get('fingerprint')} != "
-                         f"{fingerprint}); use another results directory or delete the old result")
-    return record
-
-
 def run_kmer_size_study(
     utrs: Sequence[SequenceRecord],
     rbp31_root: str | os.PathLike[str],
@@ -239,6 +226,7 @@ def run_kmer_size_study(
     Returns the records of every finished k, in ``ks`` order.
     """
     from .kmers import check_k
+    from .rbp_benchmark import _existing  # the resumable benchmarks' reader: corrupt or foreign files are errors
 
     ks = [check_k(k) for k in ks]
     done = {k: record for k in ks if (record := _existing(kmer_size_item_path(results_dir, k), settings.fingerprint(k)))}
