@@ -165,3 +165,20 @@ def test_exported_fp16_checkpoint_loads_in_fp32_with_close_logits(tmp_path: Path
     torch.testing.assert_close(got, expected, atol=2e-2, rtol=0)
     assert json.loads((path / "model_card.json").read_text()) == {"steps": 7, "seed": 2}
     assert "**steps**: 7" in (path / "README.md").read_text()
+
+
+def test_sinusoidal_position_init_is_a_shifted_table_and_keeps_the_rest() -> None:
+    from utrbert.model import sinusoidal_positions
+
+    plain = build_model(build_config("tiny", k=3), seed=3)
+    sinus = build_model(build_config("tiny", k=3), seed=3, position_init="sinusoidal", position_amplitude=0.1)
+    table = sinus.bert.embeddings.position_embeddings.weight.detach()
+    assert torch.allclose(table, sinusoidal_positions(512, 32, 0.1))
+    assert table.abs().max() <= 0.1 + 1e-6
+    # a fixed linear map sends every row p to row p + 1 (the relative-position property)
+    solution = torch.linalg.lstsq(table[:-1].double(), table[1:].double()).solution
+    assert torch.allclose(table[:-1].double() @ solution, table[1:].double(), atol=1e-6)
+    rest = {n: t for n, t in plain.state_dict().items() if "position_embeddings" not in n}
+    assert all(torch.equal(t, sinus.state_dict()[n]) for n, t in rest.items())
+    with pytest.raises(ValueError, match="position_init"):
+        build_model(build_config("tiny", k=3), position_init="rotary")

@@ -33,6 +33,7 @@ __all__ = [
     "TASKS",
     "build_config",
     "build_model",
+    "sinusoidal_positions",
     "k_from_vocab_size",
     "load_model",
     "save_legacy_checkpoint",
@@ -125,6 +126,26 @@ def _apply_task(config: BertConfig, task: str, num_labels: int, problem_type: st
     return config
 
 
+def sinusoidal_positions(n_positions: int, dim: int, amplitude: float = 0.05) -> torch.Tensor:
+    """The Transformer's sine/cosine position table (Vaswani et al. 2017), scaled to ``amplitude``.
+
+    Row ``p`` holds ``sin(p / 10000**(2i/dim))`` in even and ``cos(...)`` in odd columns. A fixed linear map
+    turns row ``p`` into row ``p + d`` for every ``p``, which is what a head needs to read its neighbours.
+
+    >>> table = sinusoidal_positions(512, 8, amplitude=1.0)
+    >>> tuple(table.shape), table[0, :4].tolist()
+    ((512, 8), [0.0, 1.0, 0.0, 1.0])
+    """
+    if dim % 2:
+        raise ValueError(f"the sinusoidal table needs an even width, got {dim}")
+    position = torch.arange(n_positions, dtype=torch.float64)[:, None]
+    frequency = 10000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+    table = torch.zeros(n_positions, dim, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)
+    return (amplitude * table).float()
+
+
 def build_model(
     config: BertConfig,
     task: str = "mlm",
@@ -132,16 +153,30 @@ def build_model(
     problem_type: str | None = None,
     attn_implementation: str = "sdpa",
     seed: int = 0,
+    position_init: str = "random",
+    position_amplitude: float = 0.05,
 ) -> PreTrainedModel:
     """A randomly initialised model for ``task``, deterministic for ``seed`` (the global RNG is left as it was).
 
     ``problem_type="multi_label_classification"`` switches the classification loss to BCE (localization).
+    ``position_init="sinusoidal"`` starts the (still learned) position embeddings from
+    :func:`sinusoidal_positions` instead of BERT's random normal ones: with overlapping k-mers and k-span
+    masking, a masked k-mer can only be predicted by reading its neighbours' nucleotides, and from random
+    position embeddings a small model takes thousands of steps to find its neighbours (masked accuracy sits
+    at the "copy the unmasked 10 %" plateau); see the pretraining chapter. The architecture and the saved
+    checkpoint are plain BERT either way.
     """
+    if position_init not in ("random", "sinusoidal"):
+        raise ValueError(f"position_init must be 'random' or 'sinusoidal', got {position_init!r}")
     config = _apply_task(BertConfig.from_dict(config.to_dict()), task, num_labels, problem_type)
     config._attn_implementation = attn_implementation
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = TASKS[task](config)
+    if position_init == "sinusoidal":
+        table = model.base_model.embeddings.position_embeddings.weight
+        with torch.no_grad():
+            table.copy_(sinusoidal_positions(table.shape[0], table.shape[1], position_amplitude))
     return model
 
 
