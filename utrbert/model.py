@@ -161,10 +161,11 @@ def build_model(
     ``problem_type="multi_label_classification"`` switches the classification loss to BCE (localization).
     ``position_init="sinusoidal"`` starts the (still learned) position embeddings from
     :func:`sinusoidal_positions` instead of BERT's random normal ones: with overlapping k-mers and k-span
-    masking, a masked k-mer can only be predicted by reading its neighbours' nucleotides, and from random
-    position embeddings a small model takes thousands of steps to find its neighbours (masked accuracy sits
-    at the "copy the unmasked 10 %" plateau); see the pretraining chapter. The architecture and the saved
-    checkpoint are plain BERT either way.
+    masking, a masked k-mer can only be predicted by reading its neighbours' nucleotides; until a model
+    finds its neighbours, its masked accuracy sits on a plateau (the k-mer left in place by the 10 %
+    "unchanged" masks, composition otherwise), and from BERT's random position embeddings a small model
+    stays there longer (see the pretraining chapter). The architecture and the saved checkpoint are plain
+    BERT either way.
     """
     if position_init not in ("random", "sinusoidal"):
         raise ValueError(f"position_init must be 'random' or 'sinusoidal', got {position_init!r}")
