@@ -53,8 +53,12 @@ def test_every_k_has_probe_finetuned_and_scratch_aurocs_per_panel_set(finished) 
     for record in records:
         assert list(record["per_set"]) == list(finished["settings"].panel)
         for entry in record["per_set"].values():
-            for value in (entry["probe"]["probe_auroc"], entry["pretrained"]["auroc"], entry["scratch"]["auroc"]):
+            for value in (entry["probe"]["probe_auroc"], entry["probe_random_init"]["probe_auroc"],
+                          entry["pretrained"]["auroc"], entry["scratch"]["auroc"]):
                 assert 0.0 <= value <= 1.0
+            # the random-start probe reads other vectors than the pretrained one (pretraining changed the weights)
+            assert entry["probe_random_init"]["layers"] != entry["probe"]["layers"]
+            assert sorted(entry["probe_random_init"]["layers"]) == ["0", "1", "2"]
             # layers 0 (embeddings) .. 2 of the tiny model, each with a probe and a silhouette
             assert sorted(entry["probe"]["layers"]) == ["0", "1", "2"]
         assert record["pretraining"]["steps"] == 3
@@ -111,6 +115,34 @@ def test_settings_refuse_an_empty_or_repeated_panel() -> None:
         KmerSizeSettings(panel=())
     with pytest.raises(ValueError, match="twice"):
         KmerSizeSettings(panel=("a", "a"))
+
+
+def test_settings_refuse_an_unknown_position_start() -> None:
+    with pytest.raises(ValueError, match="position_init"):
+        KmerSizeSettings(panel=("a",), position_init="learned")
+    assert KmerSizeSettings(panel=("a",)).fingerprint(3) != KmerSizeSettings(panel=("a",), position_init="sinusoidal").fingerprint(3)
+
+
+def test_the_position_start_reaches_the_pretrained_model(demo, tmp_path, monkeypatch) -> None:
+    import utrbert.model as model_module
+    from utrbert.model import sinusoidal_positions
+
+    built = []
+    original = model_module.build_model
+
+    def spy(*args, **kwargs):
+        model = original(*args, **kwargs)
+        built.append((kwargs.get("position_init"), model.bert.embeddings.position_embeddings.weight.detach().clone()))
+        raise RuntimeError("stop after the build")
+
+    monkeypatch.setattr(model_module, "build_model", spy)
+    with pytest.raises(RuntimeError, match="stop after the build"):
+        run_kmer_size_study(demo["utrs"], demo["rbp31"], [3], _settings(demo, position_init="sinusoidal"), tmp_path,
+                            tmp_path / "artifacts")
+    (position_init, weights), = built
+    assert position_init == "sinusoidal"
+    table = sinusoidal_positions(weights.shape[0], weights.shape[1])
+    assert np.allclose(weights.numpy(), np.asarray(table), atol=1e-6)
 
 
 def test_tables_have_one_row_per_k_and_set_and_means_per_k(finished) -> None:

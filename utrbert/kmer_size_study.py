@@ -9,7 +9,9 @@ One k is one resumable unit (:func:`run_kmer_size_item`):
    accuracy next to the nucleotide-context baseline on the same masks;
 2. for every panel set, on the same train/validation/test records (:func:`utrbert.rbp_benchmark.load_set_splits`):
    ``probe``, a logistic regression on the frozen encoder's ``[CLS]`` vectors of every layer (fitted on the
-   training records, scored on the test records, with the silhouette of the two classes); ``pretrained``,
+   training records, scored on the test records, with the silhouette of the two classes), and the same probe
+   of the model's random start before pretraining (``probe_random_init``: what the architecture gives without
+   any training, the control that says what pretraining added); ``pretrained``,
    fine-tuning from the checkpoint; ``scratch``, fine-tuning the same architecture from a random start;
 3. a UMAP of the frozen last-layer ``[CLS]`` vectors of the first panel set's test records (the paper's
    Fig. 6b), stored as coordinates so the chapter needs no checkpoint to draw it.
@@ -49,6 +51,7 @@ class KmerSizeSettings:
 
     panel: tuple[str, ...]  # RBP-31 set names
     model_size: str = "small"
+    position_init: str = "random"  # start of the learned position embeddings (utrbert.model.build_model)
     window_nt: int = 510
     heldout_fraction: float = 0.05
     schedule: str = "cpu_small"
@@ -68,6 +71,8 @@ class KmerSizeSettings:
             raise ValueError("the panel needs at least one RBP-31 set")
         if len(set(self.panel)) != len(self.panel):
             raise ValueError(f"the panel names a set twice: {list(self.panel)}")
+        if self.position_init not in ("random", "sinusoidal"):
+            raise ValueError(f"position_init must be 'random' or 'sinusoidal', got {self.position_init!r}")
 
     def fingerprint_fields(self, k: int) -> dict[str, Any]:
         fields = asdict(self)
@@ -103,7 +108,8 @@ def _pretrain(utrs: Sequence[SequenceRecord], k: int, settings: KmerSizeSettings
     corpus = build_corpus(utrs, k=k, window_nt=settings.window_nt, heldout_fraction=settings.heldout_fraction, seed=settings.seed)
     tokenizer = KmerTokenizer(k=k)
     collator = KmerSpanMaskingCollator(tokenizer, mlm_probability=0.15, seed=settings.seed)
-    model = build_model(build_config(settings.model_size, k=k), task="mlm", seed=settings.seed)
+    model = build_model(build_config(settings.model_size, k=k), task="mlm", seed=settings.seed,
+                        position_init=settings.position_init)
     config = PretrainingConfig.from_schedule(
         settings.schedule, device=settings.finetune.device, precision=settings.finetune.precision, seed=settings.seed,
         max_steps=settings.pretrain_steps, batch_size=settings.pretrain_batch_size, peak_lr=settings.pretrain_peak_lr,
@@ -158,7 +164,7 @@ def run_kmer_size_item(
 ) -> dict[str, Any]:
     """Pretrain, probe and fine-tune for one k; write and return its record (see the module docstring)."""
     from .embedding_maps import umap_2d
-    from .model import export_checkpoint
+    from .model import build_config, build_model, export_checkpoint
     from .provenance import environment
     from .rbp_benchmark import BenchmarkSettings, fine_tune_item, load_set_splits
 
@@ -172,6 +178,8 @@ def run_kmer_size_item(
     bench = BenchmarkSettings(max_train=settings.max_train, max_test=settings.max_test, valid_fraction=settings.valid_fraction,
                               seed=settings.seed, bert_size=settings.model_size, k=k, pretrained=str(checkpoint),
                               finetune=settings.finetune)
+    random_start = build_model(build_config(settings.model_size, k=k), task="mlm", seed=settings.seed,
+                               position_init=settings.position_init)  # the weights pretraining started from
     per_set: dict[str, Any] = {}
     umap_result: dict[str, Any] | None = None
     for index, name in enumerate(settings.panel):
@@ -184,13 +192,16 @@ def run_kmer_size_item(
             coords, params = umap_2d(vectors[rows], seed=settings.seed)
             umap_result = {"set": name, "ids": [splits.test[i].id for i in rows], "labels": labels[rows].tolist(),
                            "x": coords[:, 0].round(4).tolist(), "y": coords[:, 1].round(4).tolist(), **params}
-        entry = {"probe": probe, "counts": splits.counts()}
+        random_probe = _probe(random_start, tokenizer, splits, settings)
+        for key in ("_test_vectors", "_test_labels"):
+            random_probe.pop(key)
+        entry = {"probe": probe, "probe_random_init": random_probe, "counts": splits.counts()}
         for method in ("pretrained", "scratch"):
             run = fine_tune_item(method, splits, bench)
             entry[method] = {key: run.metrics[key] for key in ("auroc", "auprc", "mcc", "f1", "acc")}
         per_set[name] = entry
-        logger.info("k=%d %s: probe %.3f, pretrained %.3f, scratch %.3f", k, name, probe["probe_auroc"],
-                    entry["pretrained"]["auroc"], entry["scratch"]["auroc"])
+        logger.info("k=%d %s: probe %.3f (random start %.3f), pretrained %.3f, scratch %.3f", k, name, probe["probe_auroc"],
+                    random_probe["probe_auroc"], entry["pretrained"]["auroc"], entry["scratch"]["auroc"])
     record = {
         "k": k,
         "fingerprint": settings.fingerprint(k),
@@ -243,22 +254,25 @@ def run_kmer_size_study(
 
 
 def kmer_size_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """One row per (k, set): test AUROC of the frozen probe, fine-tuned from pretraining, and from scratch.
+    """One row per (k, set): test AUROC of the frozen probe (pretrained, and of the random start), fine-tuned from
+    pretraining, and from scratch.
 
-    >>> record = {"k": 3, "per_set": {"s": {"probe": {"probe_auroc": 0.6}, "pretrained": {"auroc": 0.8},
-    ...           "scratch": {"auroc": 0.7}}}}
+    >>> record = {"k": 3, "per_set": {"s": {"probe": {"probe_auroc": 0.6}, "probe_random_init": {"probe_auroc": 0.55},
+    ...           "pretrained": {"auroc": 0.8}, "scratch": {"auroc": 0.7}}}}
     >>> kmer_size_table([record]).to_dict(orient="records")
-    [{'k': 3, 'set': 's', 'probe': 0.6, 'pretrained': 0.8, 'scratch': 0.7}]
+    [{'k': 3, 'set': 's', 'probe': 0.6, 'probe_random_init': 0.55, 'pretrained': 0.8, 'scratch': 0.7}]
     """
-    rows = [{"k": r["k"], "set": name, "probe": entry["probe"]["probe_auroc"], "pretrained": entry["pretrained"]["auroc"],
+    columns = ["k", "set", "probe", "probe_random_init", "pretrained", "scratch"]
+    rows = [{"k": r["k"], "set": name, "probe": entry["probe"]["probe_auroc"],
+             "probe_random_init": entry["probe_random_init"]["probe_auroc"], "pretrained": entry["pretrained"]["auroc"],
              "scratch": entry["scratch"]["auroc"]} for r in records for name, entry in r["per_set"].items()]
-    return pd.DataFrame(rows, columns=["k", "set", "probe", "pretrained", "scratch"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def kmer_size_summary(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Per k: mean AUROCs over the panel and the pretraining's held-out accuracy against the context baseline."""
     table = kmer_size_table(records)
-    means = table.groupby("k")[["probe", "pretrained", "scratch"]].mean()
+    means = table.groupby("k")[["probe", "probe_random_init", "pretrained", "scratch"]].mean()
     pre = pd.DataFrame({r["k"]: {"heldout accuracy": r["pretraining"]["heldout_masked_accuracy"],
                                  "context baseline": r["pretraining"]["baselines"]["nucleotide_context"],
                                  "pretraining tokens": r["pretraining"]["tokens_seen"]} for r in records}).T
