@@ -152,3 +152,8 @@ def test_tables_have_one_row_per_k_and_set_and_means_per_k(finished) -> None:
     assert list(summary.index) == [3, 4]
     expected = table[table["k"] == 3]["pretrained"].mean()
     assert np.isclose(summary.loc[3, "pretrained"], expected)
+    for record in finished["records"]:  # the step column reads each k's own curve and baseline
+        curve, level = record["pretraining"]["curve"], record["pretraining"]["baselines"]["nucleotide_context"]
+        reached = [e["step"] for e in curve if e["masked_accuracy"] >= level]
+        step = summary.loc[record["k"], "step at context baseline"]
+        assert (np.isnan(step) and not reached) or step == reached[0]

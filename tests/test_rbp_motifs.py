@@ -158,4 +158,22 @@ def test_the_representations_chapter_analyses_the_rbp_chapters_classifier(profil
     shared = ["pretrained_dir", "bert_size", "k", "max_train", "max_test", "valid_fraction", "epochs", "batch_size",
               "peak_lr", "precision", "seed", "device"]
     assert {name: chapter[name] for name in shared} == {name: rbp[name] for name in shared}
-    assert chapter["rbp_artifacts_dir"] == rbp["artifacts_dir"]
+    # the classifier and the benchmark item it is compared with come from one benchmark run: the RBP chapter's
+    # own, or a staged run (results/rbp31_checkpoint2) whose focus item carries exactly these settings
+    results = Path(chapter["rbp_results_dir"] or f"{chapter['results_dir']}/rbp31")
+    artifacts = Path(chapter["rbp_artifacts_dir"])
+    assert artifacts.name == results.name
+    if artifacts == Path(rbp["artifacts_dir"]):
+        assert results == Path(rbp["results_dir"]) / "rbp31"
+    else:
+        from utrbert.rbp_benchmark import settings_fingerprint
+
+        items = sorted(results.glob(f"{chapter['focus_set']}_*/pretrained.json"))
+        assert len(items) == 1, f"the staged run has no item for set {chapter['focus_set']} in {results}"
+        settings = BenchmarkSettings(
+            max_train=chapter["max_train"], max_test=chapter["max_test"], valid_fraction=chapter["valid_fraction"],
+            seed=chapter["seed"], bert_size=chapter["bert_size"], k=chapter["k"], pretrained=chapter["pretrained_dir"],
+            finetune=FinetuneConfig(epochs=chapter["epochs"], batch_size=chapter["batch_size"], peak_lr=chapter["peak_lr"],
+                                    seed=chapter["seed"], precision=chapter["precision"]),
+        )
+        assert json.loads(items[0].read_text())["fingerprint"] == settings_fingerprint(settings, "pretrained")

@@ -40,7 +40,7 @@ from .finetuning import FinetuneConfig, binary_labels
 from .records import SequenceRecord
 
 __all__ = ["KmerSizeSettings", "kmer_size_item_path", "run_kmer_size_item", "run_kmer_size_study",
-           "kmer_size_table", "kmer_size_summary"]
+           "kmer_size_table", "kmer_size_summary", "first_step_reaching"]
 
 logger = logging.getLogger(__name__)
 
@@ -269,12 +269,25 @@ def kmer_size_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def first_step_reaching(curve: Sequence[dict[str, Any]], level: float) -> float:
+    """The first logged step whose training masked accuracy is at least ``level``; NaN if none is.
+
+    >>> curve = [{"step": 20, "masked_accuracy": 0.14}, {"step": 40, "masked_accuracy": 0.33}, {"step": 60, "masked_accuracy": 0.31}]
+    >>> first_step_reaching(curve, 0.32), first_step_reaching(curve, 0.5)
+    (40.0, nan)
+    """
+    return next((float(entry["step"]) for entry in curve if entry["masked_accuracy"] >= level), float("nan"))
+
+
 def kmer_size_summary(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Per k: mean AUROCs over the panel and the pretraining's held-out accuracy against the context baseline."""
+    """Per k: mean AUROCs over the panel, the pretraining's held-out accuracy against the context baseline, and
+    the first logged step at which the training batches reached that baseline (NaN: not within the run)."""
     table = kmer_size_table(records)
     means = table.groupby("k")[["probe", "probe_random_init", "pretrained", "scratch"]].mean()
     pre = pd.DataFrame({r["k"]: {"heldout accuracy": r["pretraining"]["heldout_masked_accuracy"],
                                  "context baseline": r["pretraining"]["baselines"]["nucleotide_context"],
+                                 "step at context baseline": first_step_reaching(r["pretraining"]["curve"],
+                                                                                 r["pretraining"]["baselines"]["nucleotide_context"]),
                                  "pretraining tokens": r["pretraining"]["tokens_seen"]} for r in records}).T
     pre.index.name = "k"
     return means.join(pre)
