@@ -71,8 +71,10 @@ class KmerSizeSettings:
             raise ValueError("the panel needs at least one RBP-31 set")
         if len(set(self.panel)) != len(self.panel):
             raise ValueError(f"the panel names a set twice: {list(self.panel)}")
-        if self.position_init not in ("random", "sinusoidal"):
-            raise ValueError(f"position_init must be 'random' or 'sinusoidal', got {self.position_init!r}")
+        from .model import POSITION_INITS
+
+        if self.position_init not in POSITION_INITS:
+            raise ValueError(f"position_init must be one of {POSITION_INITS}, got {self.position_init!r}")
 
     def fingerprint_fields(self, k: int) -> dict[str, Any]:
         fields = asdict(self)
@@ -96,20 +98,26 @@ def kmer_size_item_path(results_dir: str | os.PathLike[str], k: int) -> Path:
     return Path(results_dir) / f"k{k}.json"
 
 
+def _initial_model(k: int, settings: KmerSizeSettings) -> Any:
+    """The randomly initialised masked-LM model one k's pretraining starts from (the same weights every call)."""
+    from .model import build_config, build_model
+
+    return build_model(build_config(settings.model_size, k=k), task="mlm", seed=settings.seed,
+                       position_init=settings.position_init)
+
+
 def _pretrain(utrs: Sequence[SequenceRecord], k: int, settings: KmerSizeSettings, run_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
     """Pretrain one k's model; return it, its tokenizer and the pretraining record."""
     from .corpus import build_corpus
     from .masking import KmerSpanMaskingCollator
     from .mlm_baselines import score_baselines
-    from .model import build_config, build_model
     from .pretraining import PretrainingConfig, evaluate_mlm, fixed_masks, pretrain
     from .tokenization import KmerTokenizer
 
     corpus = build_corpus(utrs, k=k, window_nt=settings.window_nt, heldout_fraction=settings.heldout_fraction, seed=settings.seed)
     tokenizer = KmerTokenizer(k=k)
     collator = KmerSpanMaskingCollator(tokenizer, mlm_probability=0.15, seed=settings.seed)
-    model = build_model(build_config(settings.model_size, k=k), task="mlm", seed=settings.seed,
-                        position_init=settings.position_init)
+    model = _initial_model(k, settings)
     config = PretrainingConfig.from_schedule(
         settings.schedule, device=settings.finetune.device, precision=settings.finetune.precision, seed=settings.seed,
         max_steps=settings.pretrain_steps, batch_size=settings.pretrain_batch_size, peak_lr=settings.pretrain_peak_lr,
@@ -164,7 +172,7 @@ def run_kmer_size_item(
 ) -> dict[str, Any]:
     """Pretrain, probe and fine-tune for one k; write and return its record (see the module docstring)."""
     from .embedding_maps import umap_2d
-    from .model import build_config, build_model, export_checkpoint
+    from .model import export_checkpoint
     from .provenance import environment
     from .rbp_benchmark import BenchmarkSettings, fine_tune_item, load_set_splits
 
@@ -178,8 +186,7 @@ def run_kmer_size_item(
     bench = BenchmarkSettings(max_train=settings.max_train, max_test=settings.max_test, valid_fraction=settings.valid_fraction,
                               seed=settings.seed, bert_size=settings.model_size, k=k, pretrained=str(checkpoint),
                               finetune=settings.finetune)
-    random_start = build_model(build_config(settings.model_size, k=k), task="mlm", seed=settings.seed,
-                               position_init=settings.position_init)  # the weights pretraining started from
+    random_start = _initial_model(k, settings)  # the weights pretraining started from
     per_set: dict[str, Any] = {}
     umap_result: dict[str, Any] | None = None
     for index, name in enumerate(settings.panel):

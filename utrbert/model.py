@@ -31,6 +31,7 @@ from .tokenization import KmerTokenizer
 __all__ = [
     "MODEL_SIZES",
     "TASKS",
+    "POSITION_INITS",
     "build_config",
     "build_model",
     "sinusoidal_positions",
@@ -126,6 +127,10 @@ def _apply_task(config: BertConfig, task: str, num_labels: int, problem_type: st
     return config
 
 
+POSITION_INITS = ("random", "sinusoidal")
+"""The starts of the learned position embeddings :func:`build_model` offers."""
+
+
 def sinusoidal_positions(n_positions: int, dim: int, amplitude: float = 0.05) -> torch.Tensor:
     """The Transformer's sine/cosine position table (Vaswani et al. 2017), scaled to ``amplitude``.
 
@@ -167,8 +172,8 @@ def build_model(
     stays there longer (see the pretraining chapter). The architecture and the saved checkpoint are plain
     BERT either way.
     """
-    if position_init not in ("random", "sinusoidal"):
-        raise ValueError(f"position_init must be 'random' or 'sinusoidal', got {position_init!r}")
+    if position_init not in POSITION_INITS:
+        raise ValueError(f"position_init must be one of {POSITION_INITS}, got {position_init!r}")
     config = _apply_task(BertConfig.from_dict(config.to_dict()), task, num_labels, problem_type)
     config._attn_implementation = attn_implementation
     with torch.random.fork_rng(devices=[]):
