@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from utrbert.model import build_config, build_model
 from utrbert.pretraining import (
     PretrainingConfig,
     batch_rows,
+    cpu_supports_bf16,
     evaluate_mlm,
     fixed_masks,
     latest_checkpoint,
@@ -124,8 +126,10 @@ def test_evaluate_uses_fixed_masks(collator) -> None:
 
 
 def test_config_validation() -> None:
-    with pytest.raises(ValueError, match="bf16"):
-        PretrainingConfig(precision="bf16", device="cpu")
+    with pytest.raises(ValueError, match="precision must be"):
+        PretrainingConfig(precision="fp16", device="cpu")
+    with pytest.raises(ValueError, match="max_minutes"):
+        PretrainingConfig(max_minutes=0)
     with pytest.raises(ValueError, match="multiple"):
         PretrainingConfig(batch_size=6, grad_accumulation=4)
     with pytest.raises(ValueError, match="unknown schedule"):
@@ -184,3 +188,125 @@ def test_ddp_two_ranks_match_single_process(tmp_path: Path, collator) -> None:
     for name, tensor in single.state_dict().items():
         torch.testing.assert_close(rank0["state"][name], tensor, rtol=1e-4, atol=1e-5)
     assert (out / "checkpoint-4").is_dir() and (out / "train_log.jsonl").is_file()
+
+
+# ------------------------------------------------------------------------------------ resume safety and budgets
+
+
+def test_resume_refuses_other_settings_and_data(tmp_path: Path, collator) -> None:
+    ids, mask = _data()
+    config = PretrainingConfig.from_schedule("smoke")
+    pretrain(_model(), collator, ids, mask, config, tmp_path, progress=False, stop_at=6)
+    with pytest.raises(ValueError, match=r"seed: 0 in the checkpoint, 7 now"):
+        pretrain(_model(), collator, ids, mask, replace(config, seed=7), tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"max_steps: 12 in the checkpoint, 8 now"):
+        pretrain(_model(), collator, ids, mask, replace(config, max_steps=8), tmp_path, progress=False)
+    other_ids, other_mask = _data(seed=1)
+    with pytest.raises(ValueError, match=r"training windows \(content\)"):
+        pretrain(_model(), collator, other_ids, other_mask, config, tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"hidden_size"):
+        small = build_model(build_config("tiny", k=3, hidden_size=48, intermediate_size=96), seed=0)
+        pretrain(small, collator, ids, mask, config, tmp_path, progress=False)
+    # bookkeeping settings may change: the run resumes and finishes
+    resumed = pretrain(_model(), collator, ids, mask, replace(config, checkpoint_every=4, log_every=3), tmp_path, progress=False)
+    assert resumed.resumed_from == 6 and len(resumed.step_losses) == 12
+
+
+def test_crafted_trainer_state_is_refused_without_running(tmp_path: Path, collator) -> None:
+    ids, mask = _data()
+    config = PretrainingConfig.from_schedule("smoke")
+    pretrain(_model(), collator, ids, mask, config, tmp_path, progress=False, stop_at=6)
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):  # what an attacker's pickle does: call a function on load
+            return (Path.touch, (marker,))
+
+    torch.save({"step": 6, "payload": Payload()}, tmp_path / "checkpoint-6" / "trainer_state.pt")
+    with pytest.raises(ValueError, match=r"checkpoint-6/trainer_state.pt: not a utrbert trainer state"):
+        pretrain(_model(), collator, ids, mask, config, tmp_path, progress=False)
+    assert not marker.exists()
+
+
+def test_second_run_into_the_same_folder_is_refused(tmp_path: Path, collator) -> None:
+    import fcntl
+
+    ids, mask = _data()
+    tmp_path.mkdir(exist_ok=True)
+    with open(tmp_path / ".lock", "a+") as holder:  # another process's run holds the folder
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        code = textwrap.dedent(
+            f"""
+            import numpy as np
+            from utrbert.masking import KmerSpanMaskingCollator
+            from utrbert.model import build_config, build_model
+            from utrbert.pretraining import PretrainingConfig, pretrain
+            from utrbert.tokenization import KmerTokenizer
+            ids = np.load({str(tmp_path / 'ids.npy')!r}); mask = np.ones_like(ids)
+            try:
+                pretrain(build_model(build_config("tiny", k=3), seed=0), KmerSpanMaskingCollator(KmerTokenizer(k=3)),
+                         ids, mask, PretrainingConfig.from_schedule("smoke"), {str(tmp_path)!r}, progress=False)
+            except RuntimeError as error:
+                print("REFUSED", error)
+            """
+        )
+        np.save(tmp_path / "ids.npy", ids)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    assert "REFUSED" in done.stdout and "another pretraining run" in done.stdout, done.stderr
+    assert latest_checkpoint(tmp_path) is None
+
+
+def test_log_is_cut_back_to_the_resumed_step(tmp_path: Path, collator) -> None:
+    ids, mask = _data()
+    config = PretrainingConfig.from_schedule("smoke")
+    straight = pretrain(_model(), collator, ids, mask, config, tmp_path / "a", progress=False)
+    # interrupted after logging step 8; the last checkpoint is step 6's
+    pretrain(_model(), collator, ids, mask, config, tmp_path / "b", progress=False, stop_at=8)
+    assert latest_checkpoint(tmp_path / "b").name == "checkpoint-6"
+    assert "\"step\": 8" in (tmp_path / "b" / "train_log.jsonl").read_text()
+    pretrain(_model(), collator, ids, mask, config, tmp_path / "b", progress=False)
+    logged = [json.loads(line)["step"] for line in (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()]
+    assert logged == [r["step"] for r in straight.log] == list(range(2, 13, 2))
+
+
+def test_kept_steps_survive_pruning_and_incomplete_checkpoints_do_not_count(tmp_path: Path, collator) -> None:
+    ids, mask = _data()
+    (tmp_path / "checkpoint-100").mkdir(parents=True)  # incomplete: no trainer state
+    config = PretrainingConfig.from_schedule("smoke", checkpoint_every=3, keep_checkpoints=1, keep_steps=(4,))
+    pretrain(_model(), collator, ids, mask, config, tmp_path, progress=False)
+    names = sorted(p.name for p in tmp_path.glob("checkpoint-*"))
+    assert names == ["checkpoint-100", "checkpoint-12", "checkpoint-4"]
+    assert latest_checkpoint(tmp_path).name == "checkpoint-12"
+
+
+def test_max_minutes_stops_with_a_checkpoint_and_resumes_exactly(tmp_path: Path, collator) -> None:
+    ids, mask = _data()
+    config = PretrainingConfig.from_schedule("smoke")
+    straight_model = _model()
+    straight = pretrain(straight_model, collator, ids, mask, config, tmp_path / "a", progress=False)
+    budget = replace(config, max_minutes=1e-9)  # out of time after the first step
+    first = pretrain(_model(), collator, ids, mask, budget, tmp_path / "b", progress=False)
+    assert first.extra["stopped_early"] and first.extra["steps_done"] == 1
+    assert latest_checkpoint(tmp_path / "b").name == "checkpoint-1"
+    resumed_model = _model()
+    resumed = pretrain(resumed_model, collator, ids, mask, config, tmp_path / "b", progress=False)
+    assert not resumed.extra["stopped_early"] and resumed.step_losses == straight.step_losses
+    a, b = _weights(straight_model), _weights(resumed_model)
+    assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+bf16_cpu = pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no native bf16 (AVX512-BF16/AMX)")
+
+
+@bf16_cpu
+def test_bf16_on_cpu_resumes_exactly_and_tracks_fp32(tmp_path: Path, collator) -> None:
+    ids, mask = _data(n=64)
+    config = PretrainingConfig.from_schedule("smoke", max_steps=30, batch_size=16, precision="bf16")
+    straight = pretrain(_model(), collator, ids, mask, config, tmp_path / "a", progress=False)
+    pretrain(_model(), collator, ids, mask, config, tmp_path / "b", progress=False, stop_at=12)
+    resumed = pretrain(_model(), collator, ids, mask, config, tmp_path / "b", progress=False)
+    assert resumed.step_losses == straight.step_losses
+    fp32 = pretrain(_model(), collator, ids, mask, replace(config, precision="fp32"), tmp_path / "c", progress=False)
+    difference = np.abs(np.array(straight.step_losses) - np.array(fp32.step_losses))
+    assert difference.max() < 0.05 * np.abs(fp32.step_losses).max()  # the same curve up to bf16 rounding
+    assert difference.max() > 0  # and bf16 really ran

@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "utrbert.attention_cli",
     "utrbert.motifs_cli",
     "utrbert.mutagenesis_cli",
+    "utrbert.pretrain_cli",
 )
 """Modules that each register one subcommand."""
 

@@ -31,7 +31,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .metrics import binary_metrics, evaluate_binary
-from .pretraining import _param_groups, _seeded_rng, check_precision, derived_seed
+from .pretraining import _param_groups, _seeded_rng, autocast, check_precision, derived_seed
 from .records import SequenceRecord
 from .tokenization import KmerTokenizer
 
@@ -200,12 +200,6 @@ def split_train_valid(
     return train, valid
 
 
-def _autocast(precision: str, device: torch.device) -> Any:
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return torch.autocast(device_type=device.type, enabled=False)
-
-
 def _trimmed(input_ids: np.ndarray, attention_mask: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch cut to its longest row (padding beyond it changes nothing), as tensors on ``device``."""
     width = int(attention_mask.sum(axis=1).max())
@@ -233,7 +227,7 @@ def predict_scores(
     starts = range(0, len(data), batch_size)
     for start in tqdm(starts, desc="predict", unit="batch", disable=not progress or None):
         ids, mask = _trimmed(data.input_ids[start : start + batch_size], data.attention_mask[start : start + batch_size], device)
-        with _autocast(precision, device):
+        with autocast(precision, device):
             logits = model(input_ids=ids, attention_mask=mask).logits.float()
         if logits.shape[-1] == 1:
             scores.append(torch.sigmoid(logits[:, 0]).cpu())
@@ -335,7 +329,7 @@ def finetune(
             model.train()
             ids, mask = _trimmed(train.input_ids[rows], train.attention_mask[rows], device)
             labels = torch.as_tensor(train.labels[rows], dtype=torch.long, device=device)
-            with _seeded_rng(derived_seed(config.seed, _DROPOUT, step), device), _autocast(config.precision, device):
+            with _seeded_rng(derived_seed(config.seed, _DROPOUT, step), device), autocast(config.precision, device):
                 logits = model(input_ids=ids, attention_mask=mask).logits.float()
             loss = F.cross_entropy(logits, labels)
             loss.backward()

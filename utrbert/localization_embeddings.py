@@ -170,7 +170,7 @@ def embed_mrnas(
     """
     import torch
 
-    from .pretraining import check_precision
+    from .pretraining import autocast, check_precision
 
     check_precision(precision, device)
     from tqdm.auto import tqdm
@@ -210,7 +210,7 @@ def embed_mrnas(
         pieces = segment_records([by_id[i] for i in shard], segment_nt)
         encoding = tokenizer.encode_corpus([p.sequence for p in pieces], ids=[p.id for p in pieces])
         windowed = encoding.windows(window_nt)
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with autocast(precision, device):
             vectors = cls_embeddings(model, windowed, batch_size=batch_size, device=device, pooling="mean",
                                      progress=False, with_attention=True)
         attention = attention_kmer_features(windowed.padded()["input_ids"], vectors.token_attention, tokenizer.k)

@@ -45,7 +45,9 @@ from .kmers import SPECIAL_TOKENS
 
 __all__ = [
     "PretrainingConfig",
+    "autocast",
     "check_precision",
+    "cpu_supports_bf16",
     "SCHEDULES",
     "TrainingResult",
     "PEAK_FLOPS",
@@ -79,18 +81,42 @@ class MaskingCollator(Protocol):
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
-def check_precision(precision: str, device: str) -> None:
-    """Raise unless ``precision`` is ``"fp32"``, or ``"bf16"`` on a CUDA ``device`` (autocast).
+def cpu_supports_bf16() -> bool:
+    """True when this CPU has native bf16 arithmetic (AVX512-BF16 or AMX), where bf16 autocast pays off."""
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
 
-    >>> check_precision("bf16", "cpu")
+
+def check_precision(precision: str, device: str) -> None:
+    """Raise unless ``precision`` is ``"fp32"``, or ``"bf16"`` on CUDA or on a CPU with native bf16.
+
+    bf16 is autocast (matrix products in bf16, weights, optimizer state and reductions in fp32).
+
+    >>> check_precision("fp16", "cpu")
     Traceback (most recent call last):
     ...
-    ValueError: bf16 autocast is only used on CUDA; use precision='fp32' on the CPU
+    ValueError: precision must be 'fp32' or 'bf16', got 'fp16'
     """
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
-    if precision == "bf16" and not str(device).startswith("cuda"):
-        raise ValueError("bf16 autocast is only used on CUDA; use precision='fp32' on the CPU")
+    if precision == "bf16" and not str(device).startswith("cuda") and not cpu_supports_bf16():
+        raise ValueError(
+            "bf16 autocast on the CPU needs AVX512-BF16 or AMX, which this CPU lacks; use precision='fp32'"
+        )
+
+
+def autocast(precision: str, device: str | torch.device) -> Any:
+    """The autocast context of ``precision`` on ``device`` (bf16 autocast, or a context that does nothing).
+
+    >>> with autocast("fp32", "cpu"):
+    ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+    torch.float32
+    """
+    kind = torch.device(device).type
+    if precision == "bf16":
+        return torch.autocast(device_type=kind, dtype=torch.bfloat16)
+    return torch.autocast(device_type=kind, enabled=False)
 
 
 @dataclass(frozen=True)
@@ -98,7 +124,9 @@ class PretrainingConfig:
     """Optimisation and bookkeeping settings of one pretraining run.
 
     ``batch_size`` is the *global* batch of one optimizer step (sequences), split into
-    ``grad_accumulation`` micro-batches, each split over the DDP ranks.
+    ``grad_accumulation`` micro-batches, each split over the DDP ranks. ``keep_steps`` are steps whose
+    checkpoints are written and never pruned (a ladder of budgets); ``max_minutes`` ends a run after that
+    much wall-clock time with a checkpoint, to be resumed later (it does not change the schedule).
     """
 
     max_steps: int = 1000
@@ -120,9 +148,14 @@ class PretrainingConfig:
     precision: str = "fp32"
     compile: bool = False
     peak_flops: float | None = None
+    keep_steps: tuple[int, ...] = ()
+    max_minutes: float | None = None
 
     def __post_init__(self) -> None:
         check_precision(self.precision, self.device)
+        object.__setattr__(self, "keep_steps", tuple(int(step) for step in self.keep_steps))
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
         for name in ("max_steps", "batch_size", "grad_accumulation", "checkpoint_every", "eval_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -364,28 +397,37 @@ def evaluate_mlm(
 # ----------------------------------------------------------------------------------------------- checkpoints
 
 
+def _complete_checkpoints(directory: Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of the complete ``checkpoint-<step>`` directories (with a trainer state), by step."""
+    if not directory.is_dir():
+        return []
+    return sorted(
+        (int(m.group(1)), p) for p in directory.iterdir() if (m := _CHECKPOINT.match(p.name)) and (p / _STATE_FILE).is_file()
+    )
+
+
 def latest_checkpoint(output_dir: str | os.PathLike[str]) -> Path | None:
     """The complete ``checkpoint-<step>`` directory with the highest step, or None."""
-    directory = Path(output_dir)
-    if not directory.is_dir():
-        return None
-    found = [
-        (int(m.group(1)), p)
-        for p in directory.iterdir()
-        if (m := _CHECKPOINT.match(p.name)) and (p / _STATE_FILE).is_file()
-    ]
-    return max(found)[1] if found else None
+    found = _complete_checkpoints(Path(output_dir))
+    return found[-1][1] if found else None
 
 
 def _save_checkpoint(
     output_dir: Path, step: int, model: nn.Module, tokenizer: Any, optimizer: Any, scheduler: Any, state: dict[str, Any],
-    keep: int,
+    keep: int, keep_steps: tuple[int, ...] = (),
 ) -> Path:
-    """Write ``checkpoint-<step>`` atomically (to a temporary name, then renamed) and prune old ones."""
+    """Write ``checkpoint-<step>`` atomically (to a temporary name, then renamed) and prune old ones.
+
+    The newest ``keep`` complete checkpoints stay, and every checkpoint whose step is in ``keep_steps``.
+    The trainer state holds only tensors and plain Python values, so it loads with ``weights_only=True``.
+    """
+    from .model import _quiet_transformers
+
     final = output_dir / f"checkpoint-{step}"
     tmp = output_dir / f".tmp-checkpoint-{step}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
+    with _quiet_transformers():
+        model.save_pretrained(tmp, safe_serialization=True)
     if tokenizer is not None:
         tokenizer.save_pretrained(tmp)
     torch.save(
@@ -393,19 +435,41 @@ def _save_checkpoint(
         tmp / _STATE_FILE,
     )
     (tmp / "provenance.json").write_text(json.dumps(state["provenance"], indent=2, default=str), encoding="utf-8")
+    _fsync_tree(tmp)
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
-    checkpoints = sorted((int(m.group(1)), p) for p in output_dir.iterdir() if (m := _CHECKPOINT.match(p.name)))
-    for _, old in checkpoints[:-keep] if keep > 0 else []:
+    complete = [(s, p) for s, p in _complete_checkpoints(output_dir) if s not in keep_steps]
+    for _, old in complete[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     logger.info("saved %s", final)
     return final
+
+
+def _fsync_tree(directory: Path) -> None:
+    """Flush every file of ``directory`` to disk (so a rename after it never exposes half-written files)."""
+    for path in directory.iterdir():
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def _load_trainer_state(path: Path) -> dict[str, Any]:
+    """The trainer state of a checkpoint, read with ``weights_only=True`` (a pickle that runs code is refused)."""
+    file = path / _STATE_FILE
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError (or others) for anything but tensors and plain values
+        raise ValueError(
+            f"{file}: not a utrbert trainer state that loads safely (weights_only=True); refusing to unpickle it "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+        ) from None
 
 
 def _load_checkpoint(path: Path, model: nn.Module, optimizer: Any, scheduler: Any) -> dict[str, Any]:
     """Restore model weights, optimizer and scheduler from a checkpoint; return its trainer state."""
     from safetensors.torch import load_file
 
+    state = _load_trainer_state(path)
     weights = load_file(str(path / "model.safetensors"), device=str(next(model.parameters()).device))
     missing, unexpected = model.load_state_dict(weights, strict=False)
     tied = set(getattr(model, "all_tied_weights_keys", {}) or {}) | {
@@ -414,10 +478,84 @@ def _load_checkpoint(path: Path, model: nn.Module, optimizer: Any, scheduler: An
     }
     if unexpected or set(missing) - tied:
         raise ValueError(f"{path}: weights do not fit the model (missing {missing}, unexpected {unexpected})")
-    state = torch.load(path / _STATE_FILE, map_location="cpu", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     return state
+
+
+_TRAJECTORY_FIELDS = (
+    "max_steps", "batch_size", "grad_accumulation", "peak_lr", "warmup_steps", "weight_decay", "betas", "eps",
+    "max_grad_norm", "seed",
+)  # fmt: skip
+"""Settings that define the optimisation trajectory: a resumed run must have the same (device, precision,
+checkpoint and logging cadence, ``max_minutes`` and the kept steps may change)."""
+
+
+def _run_identity(model: nn.Module, config: PretrainingConfig, ids: torch.Tensor) -> dict[str, Any]:
+    """What a resumed run must share with the run that wrote the checkpoint: trajectory, model and data."""
+    import hashlib
+
+    data = hashlib.sha256(ids.numpy().tobytes()).hexdigest()[:16]
+    trajectory = {name: getattr(config, name) for name in _TRAJECTORY_FIELDS}
+    trajectory["betas"] = list(trajectory["betas"])
+    architecture = {key: value for key, value in model.config.to_dict().items() if key in _ARCHITECTURE_KEYS}
+    return {"trajectory": trajectory, "model": architecture, "train_ids_sha256": data, "train_shape": list(ids.shape)}
+
+
+_ARCHITECTURE_KEYS = (
+    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+    "max_position_embeddings", "hidden_dropout_prob", "attention_probs_dropout_prob", "type_vocab_size",
+)  # fmt: skip
+
+
+def _check_resume(checkpoint: Path, saved: dict[str, Any] | None, current: dict[str, Any]) -> None:
+    """Refuse to resume a checkpoint written by a run with other settings, model or data (names what differs)."""
+    if saved is None:
+        raise ValueError(f"{checkpoint}: the checkpoint does not record the run's settings; cannot check a resume")
+    differences = []
+    for part in ("trajectory", "model"):
+        for key in sorted(set(saved.get(part, {})) | set(current[part])):
+            before, now = saved.get(part, {}).get(key), current[part].get(key)
+            if before != now:
+                differences.append(f"{key}: {before!r} in the checkpoint, {now!r} now")
+    for key, label in (("train_shape", "training windows (rows, tokens)"), ("train_ids_sha256", "training windows (content)")):
+        if saved.get(key) != current[key]:
+            differences.append(f"{label}: {saved.get(key)!r} in the checkpoint, {current[key]!r} now")
+    if differences:
+        raise ValueError(
+            f"{checkpoint} was written by a run with other settings; resume it with the same settings, or write to "
+            "another output directory (or pass resume=False to start over):\n  " + "\n  ".join(differences)
+        )
+
+
+@contextmanager
+def _exclusive(directory: Path, enabled: bool) -> Iterator[None]:
+    """Hold an exclusive lock on ``directory`` for the block: a second run into the same folder is refused."""
+    if not enabled:
+        yield
+        return
+    import fcntl
+
+    handle = open(directory / ".lock", "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"{directory}: another pretraining run is writing to this folder") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def _rewrite_log(path: Path, log: list[dict[str, Any]]) -> None:
+    """Replace the JSON-lines log with the records of ``log`` (atomically), dropping lines past a resumed step."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(record) + "\n" for record in log), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------------------------- distributed
@@ -527,13 +665,15 @@ def pretrain(
 ) -> TrainingResult:
     """Pretrain a ``BertForMaskedLM`` with masked-LM loss; checkpoints and ``train_log.jsonl`` in ``output_dir``.
 
-    With ``resume=True`` the run continues from the latest ``checkpoint-<step>`` in ``output_dir`` and
-    reproduces the uninterrupted run exactly (see the module docstring). Under ``torchrun`` the model is
-    wrapped in DistributedDataParallel and only rank 0 writes files. ``stop_at`` ends the run after that
-    step as if it were interrupted there (for resume tests); the schedule still runs to ``max_steps``.
+    With ``resume=True`` the run continues from the latest complete ``checkpoint-<step>`` in ``output_dir``
+    and reproduces the uninterrupted run exactly (see the module docstring); a checkpoint written with other
+    trajectory settings, another architecture or other training windows is refused with the differences
+    named. The trainer state is read with ``weights_only=True``. One run at a time may write to a folder
+    (an exclusive lock). Under ``torchrun`` the model is wrapped in DistributedDataParallel and only rank 0
+    writes files. ``stop_at`` ends the run after that step as if it were interrupted there (for resume
+    tests), and ``config.max_minutes`` after that much time (with a checkpoint); the schedule still runs
+    to ``max_steps``, and ``result.extra["stopped_early"]`` says whether the run ended before it.
     """
-    from tqdm.auto import tqdm
-
     info, device = _setup_distributed(config.device)
     ids = torch.as_tensor(np.asarray(train_ids), dtype=torch.long)
     mask = torch.as_tensor(np.asarray(train_mask), dtype=torch.long)
@@ -541,16 +681,34 @@ def pretrain(
     out = Path(output_dir)
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out, info.is_main):
+        return _pretrain_locked(
+            model, collator, ids, mask, config, out, heldout, resume, tokenizer, progress, stop_at, info, device
+        )
+
+
+def _pretrain_locked(
+    model: nn.Module, collator: MaskingCollator, ids: torch.Tensor, mask: torch.Tensor, config: PretrainingConfig,
+    out: Path, heldout: tuple[Any, Any] | None, resume: bool, tokenizer: Any, progress: bool, stop_at: int | None,
+    info: _Dist, device: torch.device,
+) -> TrainingResult:
+    from tqdm.auto import tqdm
+
+    clock_start = time.monotonic()
     model.to(device)
     model.train()
     optimizer, scheduler = _build_optimizer(model, config)
     provenance = _provenance(model, config, ids, info)
+    identity = _run_identity(model, config, ids)
 
     start, log, step_losses = 0, [], []
     checkpoint = latest_checkpoint(out) if resume else None
     if checkpoint is not None:
+        _check_resume(checkpoint, _load_trainer_state(checkpoint).get("identity"), identity)
         state = _load_checkpoint(checkpoint, model, optimizer, scheduler)
         start, log, step_losses = state["step"], state["log"], state["step_losses"]
+        if info.is_main:
+            _rewrite_log(out / _LOG_FILE, log)
         logger.info("resumed from %s (step %d)", checkpoint, start)
     elif info.is_main and (out / _LOG_FILE).exists():
         (out / _LOG_FILE).unlink()
@@ -560,21 +718,39 @@ def pretrain(
         objective = nn.parallel.DistributedDataParallel(objective, device_ids=[device] if device.type == "cuda" else None)
     if config.compile:
         objective = torch.compile(objective)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
-    )
     flops = model_flops_per_token(
         _non_embedding_params(model), model.config.num_hidden_layers, model.config.hidden_size, ids.shape[1]
     )
     peak = peak_flops(str(device), config.precision, config.peak_flops)
+
+    def save(step: int) -> Path | None:
+        saved = None
+        if info.is_main:
+            state = {
+                "log": log, "step_losses": step_losses, "config": _plain(asdict(config)), "provenance": provenance,
+                "identity": identity,
+            }  # fmt: skip
+            saved = _save_checkpoint(
+                out, step, model, tokenizer, optimizer, scheduler, state, config.keep_checkpoints, config.keep_steps
+            )
+        if info.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return saved
 
     window = torch.zeros(5, dtype=torch.float64)
     window_start = time.perf_counter()
     final = checkpoint
     bar = tqdm(total=config.max_steps, initial=start, desc="pretrain", disable=not (progress and info.is_main))
     end = config.max_steps if stop_at is None else min(stop_at, config.max_steps)
+    done = start
+    out_of_time = False
     for step in range(start, end):
-        stats = _train_step(objective, optimizer, scheduler, collator, ids, mask, step, config, info, device, autocast)
+        stats = _train_step(
+            objective, optimizer, scheduler, collator, ids, mask, step, config, info, device,
+            autocast(config.precision, device),
+        )  # fmt: skip
         step_losses.append(stats[0].item() / max(stats[2].item(), 1.0))
         window += stats
         bar.update(1)
@@ -594,22 +770,31 @@ def pretrain(
                     handle.write(json.dumps(record) + "\n")
             window.zero_()
             window_start = time.perf_counter()
-        if done % config.checkpoint_every == 0 or done == config.max_steps:
-            if info.is_main:
-                state = {"log": log, "step_losses": step_losses, "config": asdict(config), "provenance": provenance}
-                final = _save_checkpoint(
-                    out, done, model, tokenizer, optimizer, scheduler, state, config.keep_checkpoints
-                )
-            if info.world_size > 1:
-                import torch.distributed as dist
-
-                dist.barrier()
+        out_of_time = config.max_minutes is not None and time.monotonic() - clock_start > 60 * config.max_minutes
+        if out_of_time and info.world_size > 1:  # every rank stops at the same step
+            flag = _all_reduce(torch.tensor([float(out_of_time)], device=device), info)
+            out_of_time = bool(flag.item() > 0)
+        if done % config.checkpoint_every == 0 or done == config.max_steps or done in config.keep_steps or out_of_time:
+            final = save(done)
+        if out_of_time:
+            logger.info("max_minutes=%s reached at step %d of %d", config.max_minutes, done, config.max_steps)
+            break
     bar.close()
     if info.initialised_here:
         import torch.distributed as dist
 
         dist.destroy_process_group()
-    return TrainingResult(step_losses, log, out, final, resumed_from=start, extra={"world_size": info.world_size})
+    extra = {"world_size": info.world_size, "stopped_early": done < config.max_steps, "steps_done": done}
+    return TrainingResult(step_losses, log, out, final, resumed_from=start, extra=extra)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with tuples turned into lists (the trainer state holds only plain JSON-like values)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _train_step(
@@ -623,7 +808,7 @@ def _train_step(
     config: PretrainingConfig,
     info: _Dist,
     device: torch.device,
-    autocast: Any,
+    precision_context: Any,
 ) -> torch.Tensor:
     """One optimizer step; returns global sums ``[loss_sum, correct, masked, non-pad tokens, positions]``."""
     shards, n_masked = _micro_batches(collator, ids, mask, step, config, info)
@@ -633,7 +818,7 @@ def _train_step(
     for m, (inputs, attn, labels) in enumerate(shards):
         last = m == len(shards) - 1
         sync = nullcontext() if last or info.world_size == 1 else objective.no_sync()
-        with sync, _seeded_rng(derived_seed(config.seed, _DROPOUT, step, m, info.rank), device), autocast:
+        with sync, _seeded_rng(derived_seed(config.seed, _DROPOUT, step, m, info.rank), device), precision_context:
             stats = objective(inputs.to(device), attn.to(device), labels.to(device))
             (stats[0] * scale).backward()
         totals += stats.detach().double()

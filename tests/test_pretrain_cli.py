@@ -1,0 +1,80 @@
+"""Tests of ``python -m utrbert pretrain`` and the recipe behind it, on small generated 3'UTRs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from utrbert.__main__ import main
+from utrbert.model import load_model
+from utrbert.pretraining import latest_checkpoint
+from utrbert.pretraining_recipe import PretrainingRecipe, fasta_utr_records, run_pretraining
+
+
+def _fasta(path: Path, n: int = 40, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    with open(path, "w", encoding="utf-8") as handle:
+        for i in range(n):
+            handle.write(f">utr{i}\n{''.join(rng.choice(list('ACGU'), int(rng.integers(120, 300))))}\n")
+    return path
+
+
+def _args(fasta: Path, out: Path, *extra: str) -> list[str]:
+    return ["-q", "pretrain", "--corpus", str(fasta), "--out", str(out), "--size", "tiny", "--batch-size", "8",
+            "--precision", "fp32", *extra]  # fmt: skip
+
+
+def test_interrupted_cli_run_resumes_to_the_same_weights(tmp_path: Path, capsys) -> None:
+    fasta = _fasta(tmp_path / "utrs.fa")
+    assert main(_args(fasta, tmp_path / "straight", "--steps", "10", "--export", str(tmp_path / "exported"))) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"] == 10
+    # the same run stopped by its time budget after one step, then the same command again
+    assert main(_args(fasta, tmp_path / "split", "--steps", "10", "--max-minutes", "1e-9")) == 0
+    assert latest_checkpoint(tmp_path / "split").name == "checkpoint-1"
+    assert main(_args(fasta, tmp_path / "split", "--steps", "10")) == 0
+    a = load_model(latest_checkpoint(tmp_path / "straight"))[0].state_dict()
+    b = load_model(latest_checkpoint(tmp_path / "split"))[0].state_dict()
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    card = json.loads((tmp_path / "exported" / "model_card.json").read_text())
+    assert card["run_step"] == 10 and card["tokens_seen"] > 0 and card["recipe"]["size"] == "tiny"
+
+
+def test_other_settings_into_the_same_run_are_refused(tmp_path: Path, caplog) -> None:
+    fasta = _fasta(tmp_path / "utrs.fa")
+    assert main(_args(fasta, tmp_path / "run", "--steps", "4", "--max-minutes", "1e-9")) == 0
+    assert main(_args(fasta, tmp_path / "run", "--steps", "4", "--seed", "3")) == 2
+    assert "recipe.seed: 0 then, 3 now" in caplog.text
+
+
+def test_continuing_from_a_checkpoint_counts_its_tokens_and_keeps_ladder_steps(tmp_path: Path) -> None:
+    records = fasta_utr_records([_fasta(tmp_path / "utrs.fa")])
+    recipe = PretrainingRecipe(size="tiny", batch_size=8, precision="fp32", checkpoint_every=100)
+    first = run_pretraining(records, tmp_path / "first", recipe, steps=3, progress=False)
+    from utrbert.pretraining_recipe import export_run_checkpoint
+
+    exported = export_run_checkpoint(tmp_path / "first", 3, tmp_path / "first-export", {})
+    seen = json.loads((exported / "model_card.json").read_text())["tokens_seen"]
+    assert seen == pytest.approx(first["tokens_seen"], rel=0.1)
+    per_step = first["plan"]["tokens_per_step"]
+    second = run_pretraining(records, tmp_path / "second", recipe, tokens=6 * per_step, init_from=exported,
+                             ladder_tokens=[seen + 2.5 * per_step, seen / 2], progress=False)  # fmt: skip
+    assert second["plan"]["init_tokens_seen"] == seen
+    assert second["plan"]["ladder_steps"] == [3]  # the budget below the start is dropped
+    assert second["plan"]["max_steps"] == 6 and second["finished"]
+    assert (tmp_path / "second" / "checkpoint-3").is_dir()  # kept although keep_checkpoints=2 pruned others
+    assert second["tokens_seen"] > seen
+
+
+def test_bad_corpus_is_refused_with_the_record_named(tmp_path: Path, caplog) -> None:
+    bad = tmp_path / "bad.fa"
+    bad.write_text(">ok\nACGUACGUACGU\n>broken\nACGXXACGU\n", encoding="utf-8")
+    assert main(_args(bad, tmp_path / "run", "--steps", "2")) == 2
+    assert "broken" in caplog.text
+    duplicate = tmp_path / "dup.fa"
+    duplicate.write_text(">a\nACGUACGUACGU\n>a\nACGUACGU\n", encoding="utf-8")
+    assert main(_args(duplicate, tmp_path / "run2", "--steps", "2")) == 2
+    assert "record 'a': duplicate id" in caplog.text
