@@ -310,3 +310,23 @@ def test_bf16_on_cpu_resumes_exactly_and_tracks_fp32(tmp_path: Path, collator) -
     difference = np.abs(np.array(straight.step_losses) - np.array(fp32.step_losses))
     assert difference.max() < 0.05 * np.abs(fp32.step_losses).max()  # the same curve up to bf16 rounding
     assert difference.max() > 0  # and bf16 really ran
+
+
+def test_fast_dropout_runs_resume_exactly_and_are_a_different_sample(tmp_path: Path, collator) -> None:
+    ids, mask = _data()
+    config = PretrainingConfig.from_schedule("smoke", fast_dropout=True)
+    straight_model = _model()
+    straight = pretrain(straight_model, collator, ids, mask, config, tmp_path / "a", progress=False)
+    pretrain(_model(), collator, ids, mask, config, tmp_path / "b", progress=False, stop_at=6)
+    resumed_model = _model()
+    resumed = pretrain(resumed_model, collator, ids, mask, config, tmp_path / "b", progress=False)
+    assert resumed.step_losses == straight.step_losses
+    a, b = _weights(straight_model), _weights(resumed_model)
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    assert type(straight_model.bert.embeddings.dropout) is torch.nn.Dropout  # the model is handed back as built
+    assert straight_model.config._attn_implementation == "sdpa"
+    standard = pretrain(_model(), collator, ids, mask, replace(config, fast_dropout=False), tmp_path / "c", progress=False)
+    assert standard.step_losses[0] != straight.step_losses[0]  # other dropout masks from the first step
+    with pytest.raises(ValueError, match="fast_dropout: None in the checkpoint, True now"):
+        pretrain(_model(), collator, ids, mask, replace(config, fast_dropout=True, max_steps=12), tmp_path / "c",
+                 progress=False)  # a standard-dropout run is not resumed with fast dropout

@@ -64,6 +64,7 @@ class PretrainingRecipe:
     eval_every: int = 1000
     log_every: int = 50
     max_heldout_windows: int = 2000
+    fast_dropout: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved_precision(self) -> str:
@@ -200,8 +201,11 @@ def run_pretraining(
     keep = sorted({steps_for_tokens(total - start_tokens, per_step) for total in ladder_tokens if total > start_tokens})
     keep = [step for step in keep if step < max_steps]
     precision = recipe.resolved_precision()
+    recipe_fields = {**asdict(recipe), "precision": precision}
+    if not recipe.fast_dropout:  # recorded only when on, so run.json files from before the option still match
+        del recipe_fields["fast_dropout"]
     plan = {
-        "recipe": {**asdict(recipe), "precision": precision},
+        "recipe": recipe_fields,
         "max_steps": max_steps,
         "tokens_per_step": per_step,
         "init_from": None if init_from is None else str(init_from),
@@ -226,7 +230,7 @@ def run_pretraining(
         max_steps=max_steps, batch_size=recipe.batch_size, peak_lr=recipe.peak_lr,
         warmup_steps=min(recipe.warmup_steps, max_steps), seed=recipe.seed, checkpoint_every=recipe.checkpoint_every,
         keep_checkpoints=2, eval_every=recipe.eval_every, log_every=recipe.log_every, device=recipe.device,
-        precision=precision, keep_steps=tuple(keep), max_minutes=max_minutes,
+        precision=precision, keep_steps=tuple(keep), max_minutes=max_minutes, fast_dropout=recipe.fast_dropout,
     )  # fmt: skip
     heldout = corpus.splits["heldout"]
     n_heldout = min(len(heldout), recipe.max_heldout_windows)
