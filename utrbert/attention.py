@@ -402,9 +402,12 @@ def _cls_probabilities(module: nn.Module, hidden: torch.Tensor, mask: torch.Tens
     scaling = getattr(module, "scaling", head_size**-0.5)
     query = module.query(hidden[:, :1]).view(batch, 1, -1, head_size).transpose(1, 2)  # (B, H, 1, d)
     key = module.key(hidden).view(batch, length, -1, head_size).transpose(1, 2)  # (B, H, T, d)
-    scores = torch.matmul(query.float(), key.float().transpose(2, 3)).squeeze(2) * scaling  # (B, H, T)
-    scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
-    return torch.softmax(scores, dim=-1)
+    # under autocast (bf16 on CUDA or CPU) the product would be cast back to bf16: the scores and the
+    # softmax run in float32 with autocast off, so the rows are float32 whatever the caller's precision
+    with torch.autocast(device_type=hidden.device.type, enabled=False):
+        scores = torch.matmul(query.float(), key.float().transpose(2, 3)).squeeze(2) * scaling  # (B, H, T)
+        scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
+        return torch.softmax(scores, dim=-1)
 
 
 def _stream_cls_rows(
@@ -627,7 +630,7 @@ def cls_attention(
             row = sum(captured[index].index_select(1, head_index).sum(dim=1) for index in chosen_layers)
             if layer_reduction == "mean":
                 row = row / len(chosen_layers)
-            row = row.masked_fill(~mask, 0.0).cpu().numpy()
+            row = row.masked_fill(~mask, 0.0).float().cpu().numpy()
             counts = inputs.n_kmers[rows]
             to_cls[rows] = row[:, 0]
             to_sep[rows] = row[np.arange(len(rows)), counts + 1]
@@ -801,7 +804,7 @@ def cls_embeddings(
             hidden = base(input_ids=torch.from_numpy(batch_ids).to(target), attention_mask=mask_t).last_hidden_state
             if token_attention is not None:
                 counts = inputs.n_kmers[rows]
-                row = captured.pop("row").cpu().numpy()[:, 1 : 1 + int(counts.max())]
+                row = captured.pop("row").float().cpu().numpy()[:, 1 : 1 + int(counts.max())]
                 row[np.arange(row.shape[1])[None, :] >= counts[:, None]] = np.nan
                 token_attention[rows, : row.shape[1]] = row
             if pooling == "cls":
