@@ -42,6 +42,7 @@ __all__ = [
     "export_checkpoint",
     "check_tokenizer_matches",
     "checkpoint_identity",
+    "weight_files",
 ]
 
 logger = logging.getLogger(__name__)
@@ -228,7 +229,8 @@ def load_model(
     """Load a local checkpoint directory and its tokenizer; never reaches a hub.
 
     Accepts the original 3UTRBERT format (``config.json``, ``vocab.txt``, ``pytorch_model.bin`` with
-    legacy ``LayerNorm.gamma/beta`` names) and the Hugging Face format (``model.safetensors``). Loading an
+    legacy ``LayerNorm.gamma/beta`` names) and the Hugging Face format (``model.safetensors``, or the shards
+    named by ``model.safetensors.index.json`` that ``save_pretrained(max_shard_size=...)`` writes). Loading an
     MLM checkpoint for another task keeps the encoder and initialises the new head (seeded); any encoder
     weight missing from the checkpoint is an error, not a silent re-initialisation.
     """
@@ -245,8 +247,7 @@ def load_model(
     k = k_from_vocab_size(int(raw_config.get("vocab_size", -1)))
     vocab_path = directory / "vocab.txt"
     tokenizer = KmerTokenizer(k=k, vocab_file=str(vocab_path) if vocab_path.is_file() else None)
-    if not any((directory / name).is_file() for name in ("model.safetensors", "pytorch_model.bin")):
-        raise FileNotFoundError(f"{directory}: no model.safetensors or pytorch_model.bin")
+    weight_files(directory)  # a clear error for missing weights or shards, before transformers tries
     config = BertConfig.from_dict(raw_config)
     config = _apply_task(config, task, num_labels, problem_type)
     with torch.random.fork_rng(devices=[]), _quiet_transformers():
@@ -304,15 +305,50 @@ def use_eager_attention(model: PreTrainedModel) -> PreTrainedModel:
     return model
 
 
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_INDEX_SUFFIX = ".index.json"
+
+
+def weight_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The weight files of a checkpoint directory: one file, or the shards its index names, in index order.
+
+    A single ``model.safetensors`` wins over a sharded one, safetensors over ``pytorch_model.bin``; an index
+    that names a missing shard is an error (a checkpoint copied back in pieces, with a piece lost).
+    """
+    directory = Path(path)
+    for name in _WEIGHT_FILES:
+        if (directory / name).is_file():
+            return [directory / name]
+        index = directory / (name + _INDEX_SUFFIX)
+        if index.is_file():
+            try:
+                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise ValueError(f"{index}: not a sharded-checkpoint index ({error!r})") from error
+            shards = [directory / shard for shard in dict.fromkeys(weight_map.values())]
+            missing = [shard.name for shard in shards if not shard.is_file()]
+            if missing:
+                raise FileNotFoundError(f"{directory}: {index.name} names missing shards {missing}")
+            return shards
+    raise FileNotFoundError(f"{directory}: no model.safetensors or pytorch_model.bin (single or sharded)")
+
+
 def checkpoint_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Name and weight digest of a checkpoint directory (so a retrained checkpoint counts as a different input)."""
+    """Name and weight digest of a checkpoint directory (so a retrained checkpoint counts as a different input).
+
+    One weight file: its md5. Shards: the md5 of their md5s in index order (and their number).
+    """
+    import hashlib
+
     from .registry import file_digest
 
     directory = Path(path)
-    weights = next((directory / n for n in ("model.safetensors", "pytorch_model.bin") if (directory / n).is_file()), None)
-    if weights is None:
-        raise FileNotFoundError(f"{directory}: no model.safetensors or pytorch_model.bin")
-    return {"name": directory.name, "weights_md5": file_digest(weights)}
+    files = weight_files(directory)
+    if len(files) == 1:
+        return {"name": directory.name, "weights_md5": file_digest(files[0])}
+    digests = " ".join(file_digest(shard) for shard in files)
+    combined = hashlib.md5(digests.encode("ascii"), usedforsecurity=False).hexdigest()
+    return {"name": directory.name, "weights_md5": combined, "weight_shards": len(files)}
 
 
 def export_checkpoint(
