@@ -2,6 +2,7 @@
 #   make book                 install .venv if needed, render the executed chapters in book/ into _build/html
 #   make test                 unit tests + doctests, smoke run of every chapter, warnings-as-errors book build
 #   make chapters PROFILE=cpu rerun every chapter on real data (UTRBERT_DATA) into book/, then rebuild the book
+#   make gpu-check [DRY=1]    one-shot GPU check into $OUT (default scratch/gpu-check); DRY=1: CPU, tiny settings
 # GNU make. Every recipe runs in bash with -e -o pipefail, so any failing command fails the target.
 
 SHELL := bash
@@ -24,10 +25,10 @@ STAMP := $(VENV)/.utrbert-installed-$(REQ_HASH)
 # Render book/ (pre-executed notebooks, execute_notebooks: off) from clean; -W: warnings are errors.
 JB_BUILD := rm -rf _build && $(BIN)/jupyter-book build -W -n --keep-going .
 
-.PHONY: book test chapters clean help
+.PHONY: book test chapters clean help gpu-check
 
 help:
-	@sed -n '2,4p' Makefile
+	@sed -n '2,5p' Makefile
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +51,13 @@ chapters: $(STAMP)
 	@test -n "$$UTRBERT_DATA" || { echo "make chapters: set UTRBERT_DATA to the data directory (layout of ../shared/data)" >&2; exit 1; }
 	$(BIN)/python -m utrbert book --profile $(PROFILE) --out book
 	$(JB_BUILD)
+
+# No install step: on a lent GPU machine pip cannot reach an index, so the check runs on the Python that is there
+# (the project venv when one exists). Results in $OUT (default scratch/gpu-check); see scripts/gpu_check.py.
+GPU_CHECK_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+
+gpu-check:
+	$(GPU_CHECK_PYTHON) scripts/gpu_check.py $(if $(DRY),--dry-run)
 
 clean:
 	rm -rf _build scratch
