@@ -339,27 +339,41 @@ def _benchmark_flags(script: Path) -> set[str]:
     return set(re.findall(r"add_argument\(\s*[\"'](--[a-z-]+)", script.read_text(encoding="utf-8")))
 
 
+def benchmark_command(plan: Plan, out: Path, flags: set[str]) -> tuple[list[str], list[str]]:
+    """The benchmark's command line for ``plan`` using only ``flags`` it defines, and the wanted flags it lacks.
+
+    Its CLI evolves: 512-token windows are ``--seq 512``, or ``--window-nt 510`` (k=3: 510 nt, 508 k-mers and
+    two specials); the precision is ``--precision`` or ``--fast-precision``; one round where it repeats rounds.
+    """
+    choices = [
+        [("--sizes", plan.bench_size)], [("--batch", str(plan.bench_batch))], [("--steps", str(plan.bench_steps))],
+        [("--warmup", str(plan.bench_warmup))], [("--repeats", "1")], [("--device", plan.device)],
+        [("--precision", plan.precision), ("--fast-precision", plan.precision)],
+        [("--seq", str(plan.bench_seq)), ("--window-nt", str(plan.bench_seq - 2))],
+        [("--out", str(out / "benchmark.json"))],
+    ]  # fmt: skip
+    command = [sys.executable, str(REPO_ROOT / "benchmarks" / "pretraining_throughput.py")]
+    unused = []
+    for options in choices:
+        chosen = next(((flag, value) for flag, value in options if flag in flags), None)
+        if chosen is None:
+            unused.append(" or ".join(flag for flag, _ in options))
+        else:
+            command += list(chosen)
+    return command, unused
+
+
 def stage_benchmark(plan: Plan, out: Path, work: Path, deadline: float) -> dict[str, Any]:
     """The throughput benchmark at ``plan.bench_size``, then MFU for every row that lacks it."""
-    script = REPO_ROOT / "benchmarks" / "pretraining_throughput.py"
-    flags = _benchmark_flags(script)
-    wanted = {
-        "--sizes": [plan.bench_size], "--batch": [str(plan.bench_batch)], "--steps": [str(plan.bench_steps)],
-        "--warmup": [str(plan.bench_warmup)], "--device": [plan.device], "--precision": [plan.precision],
-        "--seq": [str(plan.bench_seq)], "--out": [str(out / "benchmark.json")],
-    }  # fmt: skip
-    command = [sys.executable, str(script)]
-    for flag, values in wanted.items():
-        if flag in flags:
-            command += [flag, *values]
-    unused = sorted(set(wanted) - flags)
+    command, unused = benchmark_command(plan, out, _benchmark_flags(REPO_ROOT / "benchmarks" / "pretraining_throughput.py"))
     logger.info("benchmark command: %s", " ".join(command))
     rc = subprocess.run(command, cwd=REPO_ROOT, timeout=max(deadline - time.time() - 5, 1), check=False).returncode
     record = read_json(out / "benchmark.json")
     result: dict[str, Any] = {"status": "ok" if rc == 0 and record else "failed", "benchmark_rc": rc,
                               "command": command[1:], "flags_not_in_benchmark": unused}  # fmt: skip
     if record:
-        seq = int(record.get("settings", {}).get("seq", 512 if "--seq" not in flags else plan.bench_seq))
+        settings = record.get("settings", {})
+        seq = int(settings.get("seq") or settings.get("window_nt") or 512)  # k=3: an n-nt window is n tokens
         result["rows"] = [_with_mfu(row, seq, plan) for row in record.get("rows", [])]
     return result
 

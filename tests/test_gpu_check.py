@@ -80,7 +80,30 @@ def test_gpu_tests_are_all_marked_gpu_and_listed_here() -> None:
 
 def test_benchmark_flags_are_read_from_the_benchmark_source(gpu_check: ModuleType) -> None:
     flags = gpu_check._benchmark_flags(REPO_ROOT / "benchmarks" / "pretraining_throughput.py")
-    assert {"--sizes", "--batch", "--steps", "--warmup", "--device", "--precision", "--out"} <= flags
+    assert {"--sizes", "--batch", "--steps", "--warmup", "--device", "--out"} <= flags
+    assert flags & {"--precision", "--fast-precision"}
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected", "lacking"),
+    [
+        ({"--sizes", "--batch", "--steps", "--warmup", "--device", "--precision", "--out"},
+         ["--precision", "bf16"], ["--repeats", "--seq or --window-nt"]),
+        ({"--sizes", "--batch", "--steps", "--warmup", "--repeats", "--device", "--fast-precision", "--window-nt",
+          "--out"}, ["--repeats", "1", "--fast-precision", "bf16", "--window-nt", "510"], []),
+        ({"--sizes", "--batch", "--steps", "--warmup", "--device", "--precision", "--seq", "--out"},
+         ["--precision", "bf16", "--seq", "512"], ["--repeats"]),
+    ],
+)  # fmt: skip
+def test_benchmark_command_uses_only_the_flags_the_benchmark_defines(gpu_check, tmp_path, flags, expected, lacking) -> None:
+    command, unused = gpu_check.benchmark_command(gpu_check.REAL, tmp_path, flags)
+    args = command[2:]
+    assert [a for a in args if a.startswith("--")] == [a for a in args if a in flags]  # nothing it lacks
+    assert args[:6] == ["--sizes", "base", "--batch", str(gpu_check.REAL.bench_batch), "--steps", "10"]
+    pairs = list(zip(args[::2], args[1::2]))
+    assert all((flag, value) in pairs for flag, value in zip(expected[::2], expected[1::2]))
+    assert pairs[-1] == ("--out", str(tmp_path / "benchmark.json"))
+    assert unused == lacking
 
 
 def test_a_stage_past_its_timeout_is_killed_and_recorded(gpu_check: ModuleType, tmp_path: Path) -> None:
