@@ -279,10 +279,20 @@ def test_localization_methods_build_every_compared_method_on_the_same_rows(tmp_p
         localization_methods(embeddings, [r.sequence for r in records], labels[:10], settings)
 
 
-def test_bf16_embeddings_are_refused_on_the_cpu(tmp_path: Path, checkpoint: Path, mrnas) -> None:
-    with pytest.raises(ValueError, match="only used on CUDA"):
-        embed_mrnas(checkpoint, mrnas, tmp_path / "cache", precision="bf16", progress=False)
-    assert not (tmp_path / "cache" / "manifest.json").exists()  # refused before anything is written
+def test_bf16_embeddings_on_the_cpu_follow_its_bf16_support(tmp_path: Path, checkpoint: Path, mrnas) -> None:
+    from utrbert.pretraining import cpu_supports_bf16
+
+    if not cpu_supports_bf16():  # no native bf16: refused before anything is written
+        with pytest.raises(ValueError, match="AVX512-BF16 or AMX"):
+            embed_mrnas(checkpoint, mrnas, tmp_path / "cache", precision="bf16", progress=False)
+        assert not (tmp_path / "cache" / "manifest.json").exists()
+        return
+    full = embed_mrnas(checkpoint, mrnas, tmp_path / "fp32", progress=False)
+    half = embed_mrnas(checkpoint, mrnas, tmp_path / "bf16", precision="bf16", progress=False)
+    assert half.provenance["settings"]["precision"] == "bf16" and "precision" not in full.provenance["settings"]
+    assert not np.array_equal(half.mrna_vectors, full.mrna_vectors)  # bf16 really ran
+    np.testing.assert_allclose(half.mrna_vectors, full.mrna_vectors, atol=0.1)
+    np.testing.assert_allclose(half.attention.astype(np.float32), full.attention.astype(np.float32), atol=0.02)
 
 
 @pytest.mark.gpu
