@@ -1,13 +1,13 @@
 """[CLS] attention extraction (streaming vs eager attention maps) and the motif pipeline, timed side by side.
 
-Attention: :func:`utrbert.attention.cls_attention` (computes only the [CLS] query row per layer, under the
+Attention: :func:`utrbert.interpret.attention.cls_attention` (computes only the [CLS] query row per layer, under the
 model's sdpa attention) against the usual way with eager attention and ``output_attentions=True``, batch by
 batch, keeping the last layer's [CLS] row summed over heads (BERT-RBP's ``analyze_motif``; DNABERT instead kept
 every N x 12 x L x L map, whose size the table also states). Same model, inputs and batch size; the per-k-mer
 scores are asserted equal (1e-5). Each method runs in a fresh process so its peak resident memory is its own;
 the table gives the peak *above* the process's memory after loading the model and inputs.
 
-Motif pipeline: :func:`utrbert.motifs.discover_motifs` and TOMTOM on generated windows with planted motifs
+Motif pipeline: :func:`utrbert.motifs.discovery.discover_motifs` and TOMTOM on generated windows with planted motifs
 (half positives), so the workload has real signal; TOMTOM against ATtRACT human when ``UTRBERT_DATA`` is set.
 
 Usage::
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from utrbert.provenance import environment
+from utrbert.runs.provenance import environment
 
 logger = logging.getLogger("benchmarks.attention_motifs")
 RESULTS = Path(__file__).resolve().parent / "results" / "attention_motifs.json"
@@ -65,9 +65,9 @@ def _sequences(n: int, length: int, seed: int) -> list[str]:
 def _attention_worker(method: str, size: str, n: int, length: int, batch_size: int, threads: int, queue: Any) -> None:
     import torch
 
-    from utrbert.attention import cls_attention
-    from utrbert.model import build_config, build_model
-    from utrbert.tokenization import KmerTokenizer
+    from utrbert.interpret.attention import cls_attention
+    from utrbert.models.model import build_config, build_model
+    from utrbert.tokens.tokenization import KmerTokenizer
 
     torch.set_num_threads(threads)
     config = build_config(size, k=3)
@@ -127,11 +127,11 @@ def attention_rows(sizes: list[str], n: int, length: int, batch_size: int, threa
 
 
 def motif_rows(n: int, length: int, data_dir: Path | None) -> list[dict[str, Any]]:
-    from utrbert.meme import read_meme
-    from utrbert.motif_matching import tomtom_matches
-    from utrbert.motifs import MotifSettings, discover_motifs
-    from utrbert.pwm import Pwm
-    from utrbert.synthetic import make_motif_attention_demo
+    from utrbert.motifs.meme import read_meme
+    from utrbert.motifs.matching import tomtom_matches
+    from utrbert.motifs.discovery import MotifSettings, discover_motifs
+    from utrbert.motifs.pwm import Pwm
+    from utrbert.data.synthetic import make_motif_attention_demo
 
     positives, negatives, scores = make_motif_attention_demo(n // 2, n - n // 2, length=length, seed=0)
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""mRNA embedding throughput: :func:`utrbert.localization_embeddings.embed_mrnas` (windows of all mRNAs batched
+"""mRNA embedding throughput: :func:`utrbert.models.localization_embeddings.embed_mrnas` (windows of all mRNAs batched
 together, sorted by length, padding only to each batch's longest window) against a straightforward per-mRNA loop
 that pads every window to the full 510 nt, on the same model and mRNAs; the mRNA vectors are asserted equal
 (float16 cache tolerance).
@@ -22,15 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from utrbert.localization_embeddings import embed_mrnas, segments
-from utrbert.provenance import environment
+from utrbert.models.localization_embeddings import embed_mrnas, segments
+from utrbert.runs.provenance import environment
 
 logger = logging.getLogger("benchmarks.localization_embeddings")
 RESULTS = Path(__file__).resolve().parent / "results" / "localization_embeddings.json"
 
 
 def _plain_loop(model_dir: Path, records, segment_nt: int, window_nt: int, device: str) -> np.ndarray:
-    from utrbert.attention_cli import load_encoder_checkpoint
+    from utrbert.cli.attention import load_encoder_checkpoint
 
     model, tokenizer = load_encoder_checkpoint(model_dir)
     model = model.to(device).eval()
@@ -68,12 +68,12 @@ def main() -> None:
 
     data = os.environ.get("UTRBERT_DATA")
     if data:
-        from utrbert.readers import read_dm3loc
+        from utrbert.data.readers import read_dm3loc
 
         records, source = read_dm3loc(Path(data) / "localization" / "dm3loc"), "DM3Loc mRNAs"
     else:
-        from utrbert.records import SequenceRecord
-        from utrbert.synthetic import random_utr
+        from utrbert.data.records import SequenceRecord
+        from utrbert.data.synthetic import random_utr
 
         rng = np.random.default_rng(0)
         records = [SequenceRecord(f"m{i}", random_utr(int(rng.lognormal(8.0, 0.6)) + 200, rng), None) for i in range(2000)]
@@ -83,8 +83,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model
         if model_dir is None:
-            from utrbert.model import build_config, build_model
-            from utrbert.tokenization import KmerTokenizer
+            from utrbert.models.model import build_config, build_model
+            from utrbert.tokens.tokenization import KmerTokenizer
 
             model_dir = Path(tmp) / "model"
             build_model(build_config(args.size, k=3), task="mlm", seed=0).save_pretrained(model_dir)

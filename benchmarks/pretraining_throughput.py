@@ -1,4 +1,4 @@
-"""Pretraining throughput: :func:`utrbert.pretraining.pretrain` against a plain Hugging Face ``Trainer``.
+"""Pretraining throughput: :func:`utrbert.models.pretraining.pretrain` against a plain Hugging Face ``Trainer``.
 
 Every variant trains the same ``BertForMaskedLM`` config (same seed) on the same windows with the same batch
 size, number of steps and device; the first ``--warmup`` optimizer steps are not timed. Throughput is non-pad
@@ -12,7 +12,7 @@ step down, so on a shared machine the best round is the closest to the unloaded 
   at masked positions);
 * **ours bf16**: the same loop with bf16 autocast (``--fast-precision``; on a CPU only where it has native
   bf16, AVX512-BF16 or AMX) - the setting of the book's long run;
-* **ours fast**: bf16 plus :mod:`utrbert.fast_dropout` (dropout masks from cheaper random numbers: the same
+* **ours fast**: bf16 plus :mod:`utrbert.models.fast_dropout` (dropout masks from cheaper random numbers: the same
   distribution, other random numbers).
 
 ``--loss-check STEPS`` also trains ours fp32, ours bf16 and ours fast for STEPS steps from the same start on the
@@ -21,7 +21,7 @@ from fp32): the fast paths must follow the fp32 curve within noise.
 
 Model-FLOPs utilisation (MFU) is reported on CUDA: training FLOPs per token ``6 N + 12 L h s`` (PaLM, appendix
 B; ``N`` non-embedding parameters, ``L`` layers, ``h`` hidden size, ``s`` sequence length; the MLM decoder is left
-out) times tokens/s, over the device's dense peak for the precision (``utrbert.pretraining.PEAK_FLOPS``). On a
+out) times tokens/s, over the device's dense peak for the precision (``utrbert.models.pretraining.PEAK_FLOPS``). On a
 CPU there is no peak table, so the column is empty.
 
 Data: windows of ``--window-nt`` nucleotides of ``UTRBERT_DATA``'s DM3Loc mRNAs when set, otherwise seeded
@@ -47,9 +47,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from utrbert.masking import KmerSpanMaskingCollator
-from utrbert.model import build_config, build_model
-from utrbert.pretraining import (
+from utrbert.tokens.masking import KmerSpanMaskingCollator
+from utrbert.models.model import build_config, build_model
+from utrbert.models.pretraining import (
     PretrainingConfig,
     _non_embedding_params,
     cpu_supports_bf16,
@@ -57,8 +57,8 @@ from utrbert.pretraining import (
     peak_flops,
     pretrain,
 )
-from utrbert.provenance import environment
-from utrbert.tokenization import KmerTokenizer
+from utrbert.runs.provenance import environment
+from utrbert.tokens.tokenization import KmerTokenizer
 
 logger = logging.getLogger("benchmarks.pretraining_throughput")
 RESULTS = Path(__file__).resolve().parent / "results" / "pretraining_throughput.json"
@@ -69,7 +69,7 @@ def load_windows(k: int, window_nt: int, n: int, seed: int) -> tuple[np.ndarray,
     tokenizer = KmerTokenizer(k=k)
     data_dir = os.environ.get("UTRBERT_DATA")
     if data_dir:
-        from utrbert.readers import read_dm3loc
+        from utrbert.data.readers import read_dm3loc
 
         seqs = [r.sequence for r in read_dm3loc(Path(data_dir) / "localization" / "dm3loc")]
         enc = tokenizer.encode_corpus(seqs).windows(window_nt, last="shift").padded()

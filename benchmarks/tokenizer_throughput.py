@@ -25,8 +25,8 @@ import numpy as np
 from transformers import BertTokenizer
 
 from utrbert import KmerTokenizer
-from utrbert.kmers import kmer_vocab, sliding_windows
-from utrbert.provenance import environment
+from utrbert.tokens.kmers import kmer_vocab, sliding_windows
+from utrbert.runs.provenance import environment
 
 logger = logging.getLogger("benchmarks.tokenizer_throughput")
 RESULTS = Path(__file__).resolve().parent / "results" / "tokenizer_throughput.json"
@@ -35,7 +35,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "tokenizer_throughput.js
 def load_workloads(data_dir: Path | None, n: int, seed: int) -> dict[str, tuple[list[str], str]]:
     """Sequences per workload, and where they came from."""
     if data_dir is not None:
-        from utrbert.readers import list_rbp31_sets, read_dm3loc, read_rbp31_split
+        from utrbert.data.readers import list_rbp31_sets, read_dm3loc, read_rbp31_split
 
         first_set = list_rbp31_sets(data_dir / "rbp31")[0]
         clip = [r.sequence for r in read_rbp31_split(data_dir / "rbp31", first_set, split="train")][:n]

@@ -11,7 +11,7 @@ and the next one runs), within an overall budget (8 minutes by default):
                fills the device, our loop against a plain Hugging Face Trainer, with MFU;
 ``pretrain``   a time-boxed bf16 pretraining run that resumes the committed CPU checkpoint
                ``models/utrbert-small-k3`` (its weights; a fresh optimizer), held-out masked accuracy before and
-               after, and its fp16 export (one tar file) that ``utrbert.model.load_model`` reads back.
+               after, and its fp16 export (one tar file) that ``utrbert.models.model.load_model`` reads back.
 
 ``$OUT`` (default ``scratch/gpu-check``) receives at most 8 files: ``summary.json`` (rewritten as each stage
 ends), one log per stage, ``benchmark.json`` and the exported checkpoint as a tar file. Scratch files go to a
@@ -278,8 +278,8 @@ def stage_env(plan: Plan, out: Path, work: Path, deadline: float) -> dict[str, A
 
     import torch
 
-    from utrbert.pretraining import peak_flops
-    from utrbert.provenance import environment
+    from utrbert.models.pretraining import peak_flops
+    from utrbert.runs.provenance import environment
 
     def version(package: str) -> str:
         try:
@@ -380,8 +380,8 @@ def stage_benchmark(plan: Plan, out: Path, work: Path, deadline: float) -> dict[
 
 def _with_mfu(row: dict[str, Any], seq: int, plan: Plan) -> dict[str, Any]:
     """A benchmark row with ``mfu`` for ours and the HF Trainer, estimated here when the benchmark gave none."""
-    from utrbert.model import build_config, build_model
-    from utrbert.pretraining import model_flops_per_token, peak_flops
+    from utrbert.models.model import build_config, build_model
+    from utrbert.models.pretraining import model_flops_per_token, peak_flops
 
     if any("mfu" in key for key in row):
         return row
@@ -394,7 +394,7 @@ def _with_mfu(row: dict[str, Any], seq: int, plan: Plan) -> dict[str, Any]:
         "flops_per_token": flops,
         "formula": "6 N + 12 L h s (PaLM app. B; N non-embedding parameters, L layers, h hidden, s tokens per window)",
         "peak_flops": peak,
-        "peak_source": "utrbert.pretraining.PEAK_FLOPS (dense bf16/fp32 tensor-core peak of the data sheet)",
+        "peak_source": "utrbert.models.pretraining.PEAK_FLOPS (dense bf16/fp32 tensor-core peak of the data sheet)",
     }
     for key in ("ours_tokens_per_s", "hf_trainer_tokens_per_s"):
         value = row.get(key)
@@ -406,30 +406,30 @@ def _with_mfu(row: dict[str, Any], seq: int, plan: Plan) -> dict[str, Any]:
 
 def _utr_records(plan: Plan, work: Path) -> tuple[list[Any], str]:
     """3'UTR records: the book's DM3Loc 3'UTRs when ``UTRBERT_DATA`` has them (real mode), else synthetic demo mRNAs."""
-    from utrbert.corpus import utr3_from_mrnas
-    from utrbert.pretraining_recipe import book_utr_records
-    from utrbert.readers import read_dm3loc
-    from utrbert.synthetic import write_demo_data
+    from utrbert.data.corpus import utr3_from_mrnas
+    from utrbert.models.pretraining_recipe import book_utr_records
+    from utrbert.data.readers import read_dm3loc
+    from utrbert.data.synthetic import write_demo_data
 
     data = os.environ.get("UTRBERT_DATA", "").strip()
     if not plan.dry_run and data and (Path(data) / "localization" / "dm3loc").is_dir():
         return book_utr_records(data), f"DM3Loc 3'UTRs (longest-ORF calls) from UTRBERT_DATA ({data})"
     root = write_demo_data(work / "demo_data", seed=0, scale=plan.demo_scale) / "localization" / "dm3loc"
     utrs, _ = utr3_from_mrnas(read_dm3loc(root), progress=False)
-    return utrs, f"synthetic demo mRNAs (utrbert.synthetic, scale {plan.demo_scale}): a pipeline check, not a result"
+    return utrs, f"synthetic demo mRNAs (utrbert.data.synthetic, scale {plan.demo_scale}): a pipeline check, not a result"
 
 
 def stage_pretrain(plan: Plan, out: Path, work: Path, deadline: float) -> dict[str, Any]:
     """Continue the committed small checkpoint for a few minutes with the book's recipe
-    (:func:`utrbert.pretraining_recipe.run_pretraining`, ``init_from``); held-out masked accuracy before and
+    (:func:`utrbert.models.pretraining_recipe.run_pretraining`, ``init_from``); held-out masked accuracy before and
     after on the recipe's held-out genes; the fp16 export, read back by ``load_model``, as one tar file."""
     import numpy as np
 
-    from utrbert.corpus import build_corpus
-    from utrbert.masking import KmerSpanMaskingCollator
-    from utrbert.model import load_model
-    from utrbert.pretraining import evaluate_mlm
-    from utrbert.pretraining_recipe import PretrainingRecipe, export_run_checkpoint, run_pretraining
+    from utrbert.data.corpus import build_corpus
+    from utrbert.tokens.masking import KmerSpanMaskingCollator
+    from utrbert.models.model import load_model
+    from utrbert.models.pretraining import evaluate_mlm
+    from utrbert.models.pretraining_recipe import PretrainingRecipe, export_run_checkpoint, run_pretraining
 
     partial = work / "pretrain.json"
     result: dict[str, Any] = {"status": "failed", "init_from": CHECKPOINT}

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from utrbert import KmerTokenizer
-from utrbert.attention import ClsAttention, cls_attention, cls_embeddings, head_summary, kmer_to_nucleotide
-from utrbert.model import build_config, build_model
+from utrbert.interpret.attention import ClsAttention, cls_attention, cls_embeddings, head_summary, kmer_to_nucleotide
+from utrbert.models.model import build_config, build_model
 
 # different lengths, so batches are padded; 3 nt is a single k-mer; N gives [UNK] k-mers
 SEQUENCES = ["ACGUACGUAGCUAGCUAGNNACGUUUA", "ACGUAGCUAGGG", "GGA", "UUUUACGACGAUCGAUCGAUGCAUGCAUGCAGCAUCGAU", "CAGUCA"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from utrbert.baselines import (
+from utrbert.baselines.classifiers import (
     CnnClassifier,
     KmerLogisticRegression,
     OneHotCNN,
@@ -18,9 +18,9 @@ from utrbert.baselines import (
     kmer_frequency_features,
     one_hot_batch,
 )
-from utrbert.kmers import SequenceError
-from utrbert.metrics import binary_metrics
-from utrbert.synthetic import MOTIFS, make_binary_dataset
+from utrbert.tokens.kmers import SequenceError
+from utrbert.models.metrics import binary_metrics
+from utrbert.data.synthetic import MOTIFS, make_binary_dataset
 
 # Small but reliable settings: max pooling alone finds the planted motif from 4000 sequences for most seeds.
 FAST_CNN: dict[str, Any] = dict(
@@ -213,7 +213,7 @@ def test_short_sequence_error_names_the_largest_k() -> None:
 
 def _two_label_data(n: int, seed: int) -> tuple[list[str], np.ndarray]:
     """Label 0: a PUM element planted; label 1: the ARE nonamer UUAUUUAUU; independent, 40 % positive each."""
-    from utrbert.synthetic import plant_motif, random_utr
+    from utrbert.data.synthetic import plant_motif, random_utr
 
     rng = np.random.default_rng(seed)
     labels = (rng.random((n, 2)) < 0.4).astype(int)

@@ -1,7 +1,7 @@
 """[CLS] attention and embeddings under bf16 autocast (the GPU profile's precision), exercised on the CPU.
 
 CPU autocast casts the same matrix products to bf16 as CUDA autocast does, so the bf16 code path of
-:mod:`utrbert.attention` runs here without a GPU.
+:mod:`utrbert.interpret.attention` runs here without a GPU.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from utrbert import KmerTokenizer
-from utrbert.attention import cls_attention, cls_embeddings, head_summary
-from utrbert.model import build_config, build_model
+from utrbert.interpret.attention import cls_attention, cls_embeddings, head_summary
+from utrbert.models.model import build_config, build_model
 
 SEQUENCES = ["ACGUACGUAGCUAGCUAGNNACGUUUA", "ACGUAGCUAGGG", "GGA", "UUUUACGACGAUCGAUCGAUGCAUGCAUGCAGCAUCGAU", "CAGUCA"]
 

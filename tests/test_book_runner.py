@@ -1,4 +1,4 @@
-"""The papermill runner (utrbert.book) on throwaway notebooks in a throwaway repository."""
+"""The papermill runner (utrbert.book.runner) on throwaway notebooks in a throwaway repository."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-import utrbert.book as book
+import utrbert.book.runner as book
+from utrbert.book.staleness import HASH_KEY, code_hash, stale_reason
 from utrbert.__main__ import main
-from utrbert.book import (
+from utrbert.book.runner import (
     BookError,
     ChapterExecutionError,
     ProfileError,
@@ -143,7 +144,7 @@ def test_tokens_resolve_to_paths_and_demo_data_is_written_once(tmp_path: Path, m
         calls.append(root)
         return root
 
-    monkeypatch.setitem(sys.modules, "utrbert.synthetic", types.SimpleNamespace(write_demo_data=write_demo_data))
+    monkeypatch.setitem(sys.modules, "utrbert.data.synthetic", types.SimpleNamespace(write_demo_data=write_demo_data))
     profile = _profile(tmp_path, data_dir="@demo", results_dir="@out/results", cache="@repo/cache", n=3)
     repo, out = tmp_path / "repo", tmp_path / "out"
     demo = book._DemoData(out / "demo_data")
@@ -241,3 +242,41 @@ def test_cli_runs_a_profile_file_and_reports_errors(tmp_path: Path, caplog: pyte
     assert (tmp_path / "out" / "a.ipynb").is_file()
     assert main([*args[:-2], "--only", "nope", "--repo-root", str(root)]) == 1
     assert "not in _toc.yml" in caplog.text
+
+
+# ------------------------------------------------------------------------------------------- staleness
+
+
+def _edit_body(template: Path, body: str) -> None:
+    nb = nbformat.read(template, as_version=4)
+    nb.cells[2].source = body
+    nbformat.write(nb, template)
+
+
+def test_runner_records_the_template_code_hash_and_only_code_edits_make_the_copy_stale(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"a": None}, order=["a"])
+    [executed] = run_chapters(_profile(tmp_path, notebooks=_overrides(tmp_path, "a")), tmp_path / "out", repo_root=root)
+    template = root / "notebooks" / "a.ipynb"
+    recorded = nbformat.read(executed, as_version=4).metadata["utrbert"][HASH_KEY]
+    assert recorded == code_hash(nbformat.read(template, as_version=4))
+    assert stale_reason(template, executed) is None
+
+    _edit_body(template, "# a student's note\n" + RECORDER.replace("record = {", "record  =  {  # spaced out\n "))
+    assert stale_reason(template, executed) is None  # comments and layout are not code
+    _edit_body(template, RECORDER + "\nprint('new analysis')\n")
+    assert "code hash differs" in stale_reason(template, executed)
+
+
+def test_copies_executed_before_hashes_compare_normalised_code(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"a": None}, order=["a"])
+    template = root / "notebooks" / "a.ipynb"
+    old_copy = tmp_path / "old.ipynb"
+    nb = nbformat.read(template, as_version=4)
+    nb.cells[2].source = "# an older comment\n" + RECORDER
+    nb.cells.insert(2, new_code_cell("seed = 3"))  # papermill's cell: never part of the comparison
+    nb.cells[2].metadata["tags"] = ["injected-parameters"]
+    nb.metadata["utrbert"] = {"profile": "cpu"}  # no code hash: executed by an older runner
+    nbformat.write(nb, old_copy)
+    assert stale_reason(template, old_copy) is None
+    _edit_body(template, RECORDER.replace("os.getcwd()", "'elsewhere'"))
+    assert "code cell 2 differs" in stale_reason(template, old_copy)

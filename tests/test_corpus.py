@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utrbert.corpus import (
+from utrbert.data.corpus import (
     Corpus,
     CorpusChecksumError,
     build_corpus,
@@ -19,11 +19,11 @@ from utrbert.corpus import (
     utr3_from_gencode,
     utr3_from_mrnas,
 )
-from utrbert.kmers import SequenceError
-from utrbert.readers import read_dm3loc
-from utrbert.records import SequenceRecord
-from utrbert.synthetic import as_generator, make_mrna, random_utr
-from utrbert.tokenization import KmerTokenizer
+from utrbert.tokens.kmers import SequenceError
+from utrbert.data.readers import read_dm3loc
+from utrbert.data.records import SequenceRecord
+from utrbert.data.synthetic import as_generator, make_mrna, random_utr
+from utrbert.tokens.tokenization import KmerTokenizer
 
 
 

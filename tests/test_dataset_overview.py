@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from utrbert.dataset_overview import fold_sizes, mst_m6a_overview, rbp31_overview, split_by_label
-from utrbert.readers import read_dm3loc, read_dm3loc_folds, read_mst_m6a, read_rbp31_split
-from utrbert.records import SequenceRecord
-from utrbert.synthetic import write_demo_data
+from utrbert.chapters.data import fold_sizes, mst_m6a_overview, rbp31_overview, split_by_label
+from utrbert.data.readers import read_dm3loc, read_dm3loc_folds, read_mst_m6a, read_rbp31_split
+from utrbert.data.records import SequenceRecord
+from utrbert.data.synthetic import write_demo_data
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from utrbert.fast_dropout import FastDropout, fast_dropout, fast_dropout_attention, keep_mask
-from utrbert.model import build_config, build_model
+from utrbert.models.fast_dropout import FastDropout, fast_dropout, fast_dropout_attention, keep_mask
+from utrbert.models.model import build_config, build_model
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.0])

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from utrbert.__main__ import build_parser, main
-from utrbert.finetune_cli import run_finetune
-from utrbert.finetuning import (
+from utrbert.cli.finetune import run_finetune
+from utrbert.models.finetuning import (
     FinetuneConfig,
     cross_validate,
     encode_records,
@@ -23,12 +23,12 @@ from utrbert.finetuning import (
     split_train_valid,
     stratified_subsample,
 )
-from utrbert.kmers import SequenceError, seq_to_kmers
-from utrbert.metrics import binary_metrics
-from utrbert.model import build_config, build_model
-from utrbert.records import SequenceRecord
-from utrbert.synthetic import make_binary_dataset
-from utrbert.tokenization import KmerTokenizer
+from utrbert.tokens.kmers import SequenceError, seq_to_kmers
+from utrbert.models.metrics import binary_metrics
+from utrbert.models.model import build_config, build_model
+from utrbert.data.records import SequenceRecord
+from utrbert.data.synthetic import make_binary_dataset
+from utrbert.tokens.tokenization import KmerTokenizer
 
 FAST = FinetuneConfig(epochs=4, batch_size=16, peak_lr=3e-3, evals_per_epoch=1, patience=4)
 
@@ -234,7 +234,7 @@ def test_predict_sequences_scores_unlabelled_sequences_like_labelled_ones(tokeni
 
 
 def test_balanced_subsets_cover_every_record_and_keep_the_minority_in_each() -> None:
-    from utrbert.finetuning import balanced_subsets
+    from utrbert.models.finetuning import balanced_subsets
 
     labels = np.array([1] * 13 + [0] * 50)
     subsets = balanced_subsets(labels, seed=1)

@@ -20,14 +20,14 @@ import numpy as np
 import pytest
 import torch
 
-from utrbert.attention import cls_attention
-from utrbert.finetuning import FinetuneConfig, encode_records, finetune, predict_scores, split_train_valid
-from utrbert.masking import KmerSpanMaskingCollator
-from utrbert.metrics import binary_metrics
-from utrbert.model import build_config, build_model, export_checkpoint, load_model
-from utrbert.pretraining import PEAK_FLOPS, PretrainingConfig, latest_checkpoint, peak_flops, pretrain
-from utrbert.synthetic import make_binary_dataset
-from utrbert.tokenization import KmerTokenizer
+from utrbert.interpret.attention import cls_attention
+from utrbert.models.finetuning import FinetuneConfig, encode_records, finetune, predict_scores, split_train_valid
+from utrbert.tokens.masking import KmerSpanMaskingCollator
+from utrbert.models.metrics import binary_metrics
+from utrbert.models.model import build_config, build_model, export_checkpoint, load_model
+from utrbert.models.pretraining import PEAK_FLOPS, PretrainingConfig, latest_checkpoint, peak_flops, pretrain
+from utrbert.data.synthetic import make_binary_dataset
+from utrbert.tokens.tokenization import KmerTokenizer
 
 pytestmark = pytest.mark.gpu
 

@@ -59,7 +59,7 @@ def test_gpu_tests_and_the_checks_modules_load_without_the_notebook_stack(gpu_ch
     )
     blocked = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     assert blocked.returncode == 0 and "imported" not in blocked.stdout, blocked.stdout + blocked.stderr
-    modules = "utrbert.pretraining, utrbert.model, utrbert.attention, utrbert.finetuning, utrbert.pretraining_recipe"
+    modules = "utrbert.models.pretraining, utrbert.models.model, utrbert.interpret.attention, utrbert.models.finetuning, utrbert.models.pretraining_recipe"
     imported = subprocess.run([sys.executable, "-c", f"import {modules}"], env=env, capture_output=True, text=True,
                               timeout=120, cwd=REPO_ROOT)  # fmt: skip
     assert imported.returncode == 0, imported.stderr
@@ -162,7 +162,7 @@ def test_dry_run_runs_every_stage_and_returns_at_most_eight_files(gpu_check: Mod
     assert {p.name for p in files} == set(summary["files"])
     with tarfile.open(out / pretrain["export"]) as tar:
         tar.extractall(tmp_path / "unpacked", filter="data")
-    from utrbert.model import load_model
+    from utrbert.models.model import load_model
 
     model, tokenizer = load_model(tmp_path / "unpacked" / "utrbert-small-k3-gpu")
     card = json.loads((tmp_path / "unpacked" / "utrbert-small-k3-gpu" / "model_card.json").read_text())

@@ -8,19 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import utrbert.kmer_size_study as study
-from utrbert.corpus import utr3_from_mrnas
-from utrbert.finetuning import FinetuneConfig
-from utrbert.kmer_size_study import (
+import utrbert.chapters.representations as study
+from utrbert.data.corpus import utr3_from_mrnas
+from utrbert.models.finetuning import FinetuneConfig
+from utrbert.chapters.representations import (
     KmerSizeSettings,
     kmer_size_item_path,
     kmer_size_summary,
     kmer_size_table,
     run_kmer_size_study,
 )
-from utrbert.readers import list_rbp31_sets, read_dm3loc
-from utrbert.registry import dataset_path
-from utrbert.synthetic import write_demo_data
+from utrbert.data.readers import list_rbp31_sets, read_dm3loc
+from utrbert.data.registry import dataset_path
+from utrbert.data.synthetic import write_demo_data
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +124,8 @@ def test_settings_refuse_an_unknown_position_start() -> None:
 
 
 def test_the_position_start_reaches_the_pretrained_model(demo, tmp_path, monkeypatch) -> None:
-    import utrbert.model as model_module
-    from utrbert.model import sinusoidal_positions
+    import utrbert.models.model as model_module
+    from utrbert.models.model import sinusoidal_positions
 
     built = []
     original = model_module.build_model

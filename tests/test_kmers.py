@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from utrbert.kmers import (
+from utrbert.tokens.kmers import (
     SequenceError,
     kmer_ids,
     kmer_vocab,

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-import utrbert.attention as attention_module
-from utrbert.localization_embeddings import embed_mrnas, load_embeddings, pad_windows, segments
-from utrbert.localization_head import HeadConfig, multilabel_metrics, predict_pooling_head, train_pooling_head
-from utrbert.model import build_config, build_model
-from utrbert.records import SequenceRecord
-from utrbert.synthetic import random_utr
-from utrbert.tokenization import KmerTokenizer
+import utrbert.interpret.attention as attention_module
+from utrbert.models.localization_embeddings import embed_mrnas, load_embeddings, pad_windows, segments
+from utrbert.models.localization_head import HeadConfig, multilabel_metrics, predict_pooling_head, train_pooling_head
+from utrbert.models.model import build_config, build_model
+from utrbert.data.records import SequenceRecord
+from utrbert.data.synthetic import random_utr
+from utrbert.tokens.tokenization import KmerTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_pooling_head_learns_a_label_carried_by_one_window() -> None:
 
 
 def _fold_demo(n: int = 300, seed: int = 0):
-    from utrbert.synthetic import plant_motif
+    from utrbert.data.synthetic import plant_motif
 
     rng = np.random.default_rng(seed)
     records, bits = [], []
@@ -145,7 +145,7 @@ def _fold_demo(n: int = 300, seed: int = 0):
 
 
 def test_fold_protocol_scores_each_mrna_once_and_baselines_find_their_signal() -> None:
-    from utrbert.localization_benchmark import (
+    from utrbert.chapters.localization import (
         COMPARTMENTS, cross_fold_predictions, fold_metrics, fold_rows, kmer_lr_fit_predict, length_fit_predict,
         localization_labels,
     )
@@ -170,8 +170,8 @@ def test_fold_protocol_scores_each_mrna_once_and_baselines_find_their_signal() -
 
 
 def test_attention_features_are_the_cls_attention_pooled_by_kmer(tmp_path: Path, checkpoint: Path, mrnas) -> None:
-    from utrbert.attention import cls_attention
-    from utrbert.localization_embeddings import segment_records
+    from utrbert.interpret.attention import cls_attention
+    from utrbert.models.localization_embeddings import segment_records
 
     result = embed_mrnas(checkpoint, mrnas, tmp_path / "cache", segment_nt=600, window_nt=250, shard_size=4, progress=False)
     assert result.attention.shape == (len(result.windows), 64)
@@ -197,7 +197,7 @@ def test_attention_features_are_the_cls_attention_pooled_by_kmer(tmp_path: Path,
 
 
 def test_subsample_restrict_folds_and_head_and_tail() -> None:
-    from utrbert.localization_benchmark import head_and_tail, restrict_folds, subsample_mrnas
+    from utrbert.chapters.localization import head_and_tail, restrict_folds, subsample_mrnas
 
     records, folds = _fold_demo()
     kept = subsample_mrnas(records, 90, seed=1)
@@ -219,7 +219,7 @@ def test_subsample_restrict_folds_and_head_and_tail() -> None:
 
 
 def test_compare_methods_on_the_folds_and_an_independent_test_set() -> None:
-    from utrbert.localization_benchmark import (
+    from utrbert.chapters.localization import (
         cnn_fit_predict, compare_methods, fold_rows, kmer_lr_fit_predict, length_fit_predict, localization_labels,
     )
 
@@ -258,7 +258,7 @@ def test_compare_methods_on_the_folds_and_an_independent_test_set() -> None:
 
 
 def test_localization_methods_build_every_compared_method_on_the_same_rows(tmp_path: Path, checkpoint: Path) -> None:
-    from utrbert.localization_benchmark import (
+    from utrbert.chapters.localization import (
         METHODS, LocalizationSettings, compare_methods, fold_rows, localization_labels, localization_methods,
     )
 
@@ -280,7 +280,7 @@ def test_localization_methods_build_every_compared_method_on_the_same_rows(tmp_p
 
 
 def test_bf16_embeddings_on_the_cpu_follow_its_bf16_support(tmp_path: Path, checkpoint: Path, mrnas) -> None:
-    from utrbert.pretraining import cpu_supports_bf16
+    from utrbert.models.pretraining import cpu_supports_bf16
 
     if not cpu_supports_bf16():  # no native bf16: refused before anything is written
         with pytest.raises(ValueError, match="AVX512-BF16 or AMX"):

@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from utrbert.attention import cls_attention
-from utrbert.corpus import find_longest_orf
-from utrbert.m6a_analysis import (
+from utrbert.interpret.attention import cls_attention
+from utrbert.data.corpus import find_longest_orf
+from utrbert.interpret.m6a_sites import (
     drach_in_regions,
     drach_sites,
     mann_whitney,
@@ -18,11 +18,11 @@ from utrbert.m6a_analysis import (
     site_attention,
     utr3_drach_windows,
 )
-from utrbert.model import build_config, build_model
-from utrbert.motifs import RegionRule
-from utrbert.records import SequenceRecord
-from utrbert.synthetic import make_m6a_windows, make_mrna, random_utr
-from utrbert.tokenization import KmerTokenizer
+from utrbert.models.model import build_config, build_model
+from utrbert.motifs.discovery import RegionRule
+from utrbert.data.records import SequenceRecord
+from utrbert.data.synthetic import make_m6a_windows, make_mrna, random_utr
+from utrbert.tokens.tokenization import KmerTokenizer
 
 
 def test_drach_sites_match_a_brute_force_scan_with_overlaps() -> None:

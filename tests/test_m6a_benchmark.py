@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import utrbert.m6a_benchmark as m6a
-from utrbert.finetuning import FinetuneConfig
-from utrbert.m6a_benchmark import M6aProtocol, m6a_auroc_table, m6a_splits, run_m6a_benchmark
-from utrbert.model import build_config, build_model
-from utrbert.rbp_benchmark import BenchmarkSettings
-from utrbert.synthetic import write_demo_data
-from utrbert.tokenization import KmerTokenizer
+import utrbert.chapters.m6a as m6a
+from utrbert.models.finetuning import FinetuneConfig
+from utrbert.chapters.m6a import M6aProtocol, m6a_auroc_table, m6a_splits, run_m6a_benchmark
+from utrbert.models.model import build_config, build_model
+from utrbert.chapters.rbp_binding import BenchmarkSettings
+from utrbert.data.synthetic import write_demo_data
+from utrbert.tokens.tokenization import KmerTokenizer
 
 
 @pytest.fixture(scope="module")

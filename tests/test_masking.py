@@ -1,4 +1,4 @@
-"""Property tests for k-span MLM masking (:mod:`utrbert.masking`)."""
+"""Property tests for k-span MLM masking (:mod:`utrbert.tokens.masking`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import DataCollatorForLanguageModeling
 
-from utrbert.masking import (
+from utrbert.tokens.masking import (
     FIRST_KMER_ID,
     KmerSpanMaskingCollator,
     leaked_tokens,
@@ -19,7 +19,7 @@ from utrbert.masking import (
     span_mask,
     start_probability,
 )
-from utrbert.tokenization import CLS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID, KmerTokenizer
+from utrbert.tokens.tokenization import CLS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID, KmerTokenizer
 
 KS = (3, 4, 5, 6)
 

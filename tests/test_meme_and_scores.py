@@ -7,9 +7,9 @@ import gzip
 import numpy as np
 import pytest
 
-from utrbert.meme import MemeFormatError, rbp_of, read_meme, write_meme
-from utrbert.pwm import Pwm, iupac_pwm
-from utrbert.score_files import ScoreFileError, provenance_path, read_scores, write_scores
+from utrbert.motifs.meme import MemeFormatError, rbp_of, read_meme, write_meme
+from utrbert.motifs.pwm import Pwm, iupac_pwm
+from utrbert.interpret.score_files import ScoreFileError, provenance_path, read_scores, write_scores
 
 
 def _motifs() -> list[Pwm]:

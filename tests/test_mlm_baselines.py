@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from utrbert.masking import KmerSpanMaskingCollator
-from utrbert.mlm_baselines import ContextBaseline, UnigramBaseline, nucleotide_track, score_baselines
-from utrbert.pretraining import fixed_masks
-from utrbert.tokenization import KmerTokenizer
+from utrbert.tokens.masking import KmerSpanMaskingCollator
+from utrbert.baselines.mlm import ContextBaseline, UnigramBaseline, nucleotide_track, score_baselines
+from utrbert.models.pretraining import fixed_masks
+from utrbert.tokens.tokenization import KmerTokenizer
 
 
 def _windows(seqs: list[str], k: int) -> np.ndarray:

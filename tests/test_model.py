@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from utrbert import KmerTokenizer
-from utrbert.model import (
+from utrbert.models.model import (
     export_checkpoint,
     MODEL_SIZES,
     build_config,
@@ -168,7 +168,7 @@ def test_exported_fp16_checkpoint_loads_in_fp32_with_close_logits(tmp_path: Path
 
 
 def test_sinusoidal_position_init_is_a_shifted_table_and_keeps_the_rest() -> None:
-    from utrbert.model import sinusoidal_positions
+    from utrbert.models.model import sinusoidal_positions
 
     plain = build_model(build_config("tiny", k=3), seed=3)
     sinus = build_model(build_config("tiny", k=3), seed=3, position_init="sinusoidal", position_amplitude=0.1)

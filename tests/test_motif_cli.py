@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from utrbert.__main__ import main
-from utrbert.meme import read_meme, write_meme
-from utrbert.model import build_config, build_model
-from utrbert.pwm import Pwm, iupac_pwm
-from utrbert.readers import read_sequences
-from utrbert.records import SequenceRecord
-from utrbert.score_files import provenance_path, read_scores, write_scores
-from utrbert.synthetic import make_motif_attention_demo
-from utrbert.tokenization import KmerTokenizer
+from utrbert.motifs.meme import read_meme, write_meme
+from utrbert.models.model import build_config, build_model
+from utrbert.motifs.pwm import Pwm, iupac_pwm
+from utrbert.data.readers import read_sequences
+from utrbert.data.records import SequenceRecord
+from utrbert.interpret.score_files import provenance_path, read_scores, write_scores
+from utrbert.data.synthetic import make_motif_attention_demo
+from utrbert.tokens.tokenization import KmerTokenizer
 
 
 def _write_fasta(path: Path, records, with_labels: bool = False) -> Path:

@@ -11,8 +11,8 @@ import pytest
 from scipy.stats import fisher_exact
 from statsmodels.stats.multitest import multipletests
 
-from utrbert.motif_matching import best_matches, tomtom_matches
-from utrbert.motifs import (
+from utrbert.motifs.matching import best_matches, tomtom_matches
+from utrbert.motifs.discovery import (
     AlignerScores,
     Candidate,
     MergedMotif,
@@ -28,9 +28,9 @@ from utrbert.motifs import (
     merge_motifs,
     motif_sites,
 )
-from utrbert.pwm import Pwm, information_content, iupac_pwm, pwm_from_sites, trim_pwm
-from utrbert.records import SequenceRecord
-from utrbert.synthetic import make_motif_attention_demo, random_utr
+from utrbert.motifs.pwm import Pwm, information_content, iupac_pwm, pwm_from_sites, trim_pwm
+from utrbert.data.records import SequenceRecord
+from utrbert.data.synthetic import make_motif_attention_demo, random_utr
 
 PLANTED = ("UGUAHAUA", "UGCAUGU")
 
@@ -42,7 +42,7 @@ def _decoys(n: int, seed: int) -> list[Pwm]:
 
 def _fits(key: str, pattern: str, min_overlap: int = 6) -> bool:
     """Whether ``key`` matches the IUPAC ``pattern`` over at least ``min_overlap`` letters at some offset."""
-    from utrbert.pwm import IUPAC_RNA
+    from utrbert.motifs.pwm import IUPAC_RNA
 
     for offset in range(-len(key) + 1, len(pattern)):
         pairs = [(key[i], pattern[i + offset]) for i in range(len(key)) if 0 <= i + offset < len(pattern)]
@@ -152,7 +152,7 @@ def test_pwms_count_u_and_read_t_as_u() -> None:
 def test_logo_is_drawn_without_the_network(monkeypatch) -> None:
     import matplotlib.pyplot as plt
 
-    from utrbert.plotting import plot_logo
+    from utrbert.book.plotting import plot_logo
 
     def refuse(*args, **kwargs):
         raise AssertionError("the logo tried to open a network connection")

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from utrbert.__main__ import main
-from utrbert.finetuning import EncodedSet, predict_scores
-from utrbert.model import build_config, build_model
-from utrbert.mutagenesis import mutagenesis_matrix, saturation_mutagenesis, single_nucleotide_variants
-from utrbert.synthetic import random_utr
-from utrbert.tokenization import KmerTokenizer
+from utrbert.models.finetuning import EncodedSet, predict_scores
+from utrbert.models.model import build_config, build_model
+from utrbert.interpret.mutagenesis import mutagenesis_matrix, saturation_mutagenesis, single_nucleotide_variants
+from utrbert.data.synthetic import random_utr
+from utrbert.tokens.tokenization import KmerTokenizer
 
 
 @pytest.fixture(scope="module")

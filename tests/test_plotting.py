@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from utrbert.plotting import (
+from utrbert.book.plotting import (
     plot_composition,
     plot_label_balance,
     plot_label_cooccurrence,

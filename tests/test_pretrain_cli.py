@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from utrbert.__main__ import main
-from utrbert.model import load_model
-from utrbert.pretraining import latest_checkpoint
-from utrbert.pretraining_recipe import PretrainingRecipe, fasta_utr_records, run_pretraining
+from utrbert.models.model import load_model
+from utrbert.models.pretraining import latest_checkpoint
+from utrbert.models.pretraining_recipe import PretrainingRecipe, fasta_utr_records, run_pretraining
 
 
 def _fasta(path: Path, n: int = 40, seed: int = 0) -> Path:
@@ -54,7 +54,7 @@ def test_continuing_from_a_checkpoint_counts_its_tokens_and_keeps_ladder_steps(t
     records = fasta_utr_records([_fasta(tmp_path / "utrs.fa")])
     recipe = PretrainingRecipe(size="tiny", batch_size=8, precision="fp32", checkpoint_every=100)
     first = run_pretraining(records, tmp_path / "first", recipe, steps=3, progress=False)
-    from utrbert.pretraining_recipe import export_run_checkpoint
+    from utrbert.models.pretraining_recipe import export_run_checkpoint
 
     exported = export_run_checkpoint(tmp_path / "first", 3, tmp_path / "first-export", {})
     seen = json.loads((exported / "model_card.json").read_text())["tokens_seen"]

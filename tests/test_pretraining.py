@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from utrbert.masking import KmerSpanMaskingCollator
-from utrbert.model import build_config, build_model
-from utrbert.pretraining import (
+from utrbert.tokens.masking import KmerSpanMaskingCollator
+from utrbert.models.model import build_config, build_model
+from utrbert.models.pretraining import (
     PretrainingConfig,
     batch_rows,
     cpu_supports_bf16,
@@ -26,7 +26,7 @@ from utrbert.pretraining import (
     latest_checkpoint,
     pretrain,
 )
-from utrbert.tokenization import KmerTokenizer
+from utrbert.tokens.tokenization import KmerTokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -140,10 +140,10 @@ def test_config_validation() -> None:
 _DDP_SCRIPT = """
 import sys, numpy as np, torch, torch.distributed as dist
 sys.path.insert(0, {root!r})
-from utrbert.masking import KmerSpanMaskingCollator
-from utrbert.model import build_config, build_model
-from utrbert.pretraining import PretrainingConfig, pretrain
-from utrbert.tokenization import KmerTokenizer
+from utrbert.tokens.masking import KmerSpanMaskingCollator
+from utrbert.models.model import build_config, build_model
+from utrbert.models.pretraining import PretrainingConfig, pretrain
+from utrbert.tokens.tokenization import KmerTokenizer
 torch.set_num_threads(1)
 data = np.load({data!r})
 config = PretrainingConfig.from_schedule("smoke", max_steps=4, batch_size=8, grad_accumulation=2)
@@ -238,10 +238,10 @@ def test_second_run_into_the_same_folder_is_refused(tmp_path: Path, collator) ->
         code = textwrap.dedent(
             f"""
             import numpy as np
-            from utrbert.masking import KmerSpanMaskingCollator
-            from utrbert.model import build_config, build_model
-            from utrbert.pretraining import PretrainingConfig, pretrain
-            from utrbert.tokenization import KmerTokenizer
+            from utrbert.tokens.masking import KmerSpanMaskingCollator
+            from utrbert.models.model import build_config, build_model
+            from utrbert.models.pretraining import PretrainingConfig, pretrain
+            from utrbert.tokens.tokenization import KmerTokenizer
             ids = np.load({str(tmp_path / 'ids.npy')!r}); mask = np.ones_like(ids)
             try:
                 pretrain(build_model(build_config("tiny", k=3), seed=0), KmerSpanMaskingCollator(KmerTokenizer(k=3)),

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utrbert.provenance import context_markdown, run_context, write_results
-from utrbert.synthetic import DEMO_MARKER
+from utrbert.runs.provenance import context_markdown, run_context, write_results
+from utrbert.data.synthetic import DEMO_MARKER
 
 
 def test_synthetic_data_is_flagged_on_the_page_and_in_the_record(tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import utrbert.rbp_benchmark as bench
-from utrbert.finetuning import FinetuneConfig, encode_records, predict_scores
-from utrbert.model import build_config, build_model, load_model
-from utrbert.rbp_benchmark import (
+import utrbert.chapters.rbp_binding as bench
+from utrbert.models.finetuning import FinetuneConfig, encode_records, predict_scores
+from utrbert.models.model import build_config, build_model, load_model
+from utrbert.chapters.rbp_binding import (
     METHODS,
     BenchmarkSettings,
     auroc_table,
@@ -25,9 +25,9 @@ from utrbert.rbp_benchmark import (
     settings_fingerprint,
     summarise_benchmark,
 )
-from utrbert.readers import list_rbp31_sets
-from utrbert.synthetic import write_demo_data
-from utrbert.tokenization import KmerTokenizer
+from utrbert.data.readers import list_rbp31_sets
+from utrbert.data.synthetic import write_demo_data
+from utrbert.tokens.tokenization import KmerTokenizer
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import utrbert.rbp_motifs as rbp_motifs
-from utrbert.book import load_profile
-from utrbert.finetuning import FinetuneConfig
-from utrbert.meme import read_meme
-from utrbert.model import build_config, build_model
-from utrbert.motifs import MotifSettings
-from utrbert.pwm import Pwm
-from utrbert.attention import cls_attention
-from utrbert.model import load_model
-from utrbert.rbp_benchmark import BenchmarkSettings, attention_path, fine_tuned_model_path, load_set_splits, run_benchmark
-from utrbert.score_files import read_scores
-from utrbert.rbp_motifs import (
+import utrbert.chapters.motifs as rbp_motifs
+from utrbert.book.runner import load_profile
+from utrbert.models.finetuning import FinetuneConfig
+from utrbert.motifs.meme import read_meme
+from utrbert.models.model import build_config, build_model
+from utrbert.motifs.discovery import MotifSettings
+from utrbert.motifs.pwm import Pwm
+from utrbert.interpret.attention import cls_attention
+from utrbert.models.model import load_model
+from utrbert.chapters.rbp_binding import BenchmarkSettings, attention_path, fine_tuned_model_path, load_set_splits, run_benchmark
+from utrbert.interpret.score_files import read_scores
+from utrbert.chapters.motifs import (
     MotifRunSettings,
     motif_item_path,
     motif_summary_table,
@@ -28,9 +28,9 @@ from utrbert.rbp_motifs import (
     run_motif_item,
     run_motif_sets,
 )
-from utrbert.readers import list_rbp31_sets
-from utrbert.synthetic import write_demo_data
-from utrbert.tokenization import KmerTokenizer
+from utrbert.data.readers import list_rbp31_sets
+from utrbert.data.synthetic import write_demo_data
+from utrbert.tokens.tokenization import KmerTokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,7 +126,7 @@ def _effective_parameters(stem: str, profile: dict, out: Path) -> dict:
     """The values a chapter runs with: its parameters cell's defaults, updated with the profile's."""
     import nbformat
 
-    from utrbert.book import declared_parameters, resolve_parameters
+    from utrbert.book.runner import declared_parameters, resolve_parameters
 
     template = REPO_ROOT / "notebooks" / f"{stem}.ipynb"
     cell = next(c for c in nbformat.read(template, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
@@ -166,7 +166,7 @@ def test_the_representations_chapter_analyses_the_rbp_chapters_classifier(profil
     if artifacts == Path(rbp["artifacts_dir"]):
         assert results == Path(rbp["results_dir"]) / "rbp31"
     else:
-        from utrbert.rbp_benchmark import settings_fingerprint
+        from utrbert.chapters.rbp_binding import settings_fingerprint
 
         items = sorted(results.glob(f"{chapter['focus_set']}_*/pretrained.json"))
         assert len(items) == 1, f"the staged run has no item for set {chapter['focus_set']} in {results}"

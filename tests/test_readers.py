@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from utrbert.kmers import SequenceError, seq_to_kmers
-from utrbert.readers import (
+from utrbert.tokens.kmers import SequenceError, seq_to_kmers
+from utrbert.data.readers import (
     DM3LOC_FASTA_NAME,
     DM3LOC_FOLD_LIST_BITS,
     LOCALIZATION_COMPARTMENTS,
@@ -27,7 +27,7 @@ from utrbert.readers import (
     read_mst_m6a,
     read_rbp31_split,
 )
-from utrbert.records import DataFormatError, SequenceRecord, records_to_frame
+from utrbert.data.records import DataFormatError, SequenceRecord, records_to_frame
 
 # ----- helpers ----------------------------------------------------------------------------------------------
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utrbert.kmers import SUPPORTED_K, kmer_vocab
-from utrbert.readers import (
+from utrbert.tokens.kmers import SUPPORTED_K, kmer_vocab
+from utrbert.data.readers import (
     LOCALIZATION_COMPARTMENTS,
     iter_rbp31,
     list_mst_m6a_datasets,
@@ -25,8 +25,8 @@ from utrbert.readers import (
     read_mst_m6a,
     read_rbp31_split,
 )
-from utrbert.registry import DATA_DIR_ENV, DATASETS, dataset_path, verify_dataset
-from utrbert.synthetic import is_demo_data
+from utrbert.data.registry import DATA_DIR_ENV, DATASETS, dataset_path, verify_dataset
+from utrbert.data.synthetic import is_demo_data
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from utrbert.records import SequenceRecord
-from utrbert.redundancy import cd_hit_est, parse_clusters
-from utrbert.synthetic import random_utr
+from utrbert.data.records import SequenceRecord
+from utrbert.data.redundancy import cd_hit_est, parse_clusters
+from utrbert.data.synthetic import random_utr
 
 needs_cd_hit = pytest.mark.skipif(shutil.which("cd-hit-est") is None, reason="cd-hit-est is not installed")
 

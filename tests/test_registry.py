@@ -13,7 +13,7 @@ from types import MappingProxyType
 import pytest
 
 from utrbert import registry
-from utrbert.registry import (
+from utrbert.data.registry import (
     DATA_DIR_ENV,
     DATASETS,
     ChecksumError,
@@ -30,7 +30,7 @@ from utrbert.registry import (
     resolve_data_dir,
     verify_dataset,
 )
-from utrbert.synthetic import write_demo_data
+from utrbert.data.synthetic import write_demo_data
 
 
 @pytest.fixture(autouse=True)

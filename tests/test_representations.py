@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from utrbert.model import build_config, build_model
-from utrbert.representations import (
+from utrbert.models.model import build_config, build_model
+from utrbert.interpret.representations import (
     attention_maps,
     fold_structures,
     layer_embeddings,
@@ -20,8 +20,8 @@ from utrbert.representations import (
     structure_encoding,
     token_attributions,
 )
-from utrbert.synthetic import random_utr
-from utrbert.tokenization import KmerTokenizer
+from utrbert.data.synthetic import random_utr
+from utrbert.tokens.tokenization import KmerTokenizer
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from utrbert.records import SequenceRecord
-from utrbert.sequence_stats import (
+from utrbert.data.records import SequenceRecord
+from utrbert.data.sequence_stats import (
     ambiguous_by_label,
     binary_summary,
     kmer_counts,

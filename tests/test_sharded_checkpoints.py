@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from utrbert import KmerTokenizer
-from utrbert.model import build_config, build_model, checkpoint_identity, load_model, weight_files
+from utrbert.models.model import build_config, build_model, checkpoint_identity, load_model, weight_files
 
 SEQUENCES = ["ACGUACGUAGCUAGCUAGNNACGUUUA", "ACGUAGCUAGGG"]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import pearsonr
 
-from utrbert.stop_codon import distance_correlation, sliding_fraction, utr3_density
+from utrbert.data.stop_codon import distance_correlation, sliding_fraction, utr3_density
 
 
 def test_density_integrates_to_one_and_rejects_bad_positions() -> None:

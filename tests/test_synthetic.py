@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utrbert.kmers import SUPPORTED_K, kmer_vocab
-from utrbert.readers import (
+from utrbert.tokens.kmers import SUPPORTED_K, kmer_vocab
+from utrbert.data.readers import (
     LOCALIZATION_COMPARTMENTS,
     list_mst_m6a_datasets,
     list_rbp31_sets,
@@ -24,7 +24,7 @@ from utrbert.readers import (
     read_rbp31_split,
     rbp31_split_path,
 )
-from utrbert.synthetic import (
+from utrbert.data.synthetic import (
     DEMO_MARKER,
     IUPAC_RNA,
     MOTIFS,

@@ -10,7 +10,7 @@ import pytest
 from transformers import BertTokenizer, PreTrainedTokenizer
 
 from utrbert import KmerTokenizer
-from utrbert.kmers import SUPPORTED_K, SequenceError, kmer_vocab, seq_to_kmers
+from utrbert.tokens.kmers import SUPPORTED_K, SequenceError, kmer_vocab, seq_to_kmers
 
 ORIGINAL_VOCAB_DIR = Path(os.environ.get("UTRBERT_DATA", "/nonexistent")) / "3utrbert_vocab"
 

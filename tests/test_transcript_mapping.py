@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from utrbert.records import SequenceRecord
-from utrbert.transcript_mapping import map_windows, mapping_summary, region_of
+from utrbert.data.records import SequenceRecord
+from utrbert.data.transcript_mapping import map_windows, mapping_summary, region_of
 
 STOPS = ("UAA", "UAG", "UGA")
 

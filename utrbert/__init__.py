@@ -12,12 +12,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "KmerTokenizer": "utrbert.tokenization",
-    "KmerEncoding": "utrbert.tokenization",
-    "SequenceError": "utrbert.kmers",
-    "build_config": "utrbert.model",
-    "build_model": "utrbert.model",
-    "load_model": "utrbert.model",
+    "KmerTokenizer": "utrbert.tokens.tokenization",
+    "KmerEncoding": "utrbert.tokens.tokenization",
+    "SequenceError": "utrbert.tokens.kmers",
+    "build_config": "utrbert.models.model",
+    "build_model": "utrbert.models.model",
+    "load_model": "utrbert.models.model",
 }
 
 __all__ = ["__version__", *_LAZY]

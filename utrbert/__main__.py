@@ -18,12 +18,12 @@ from collections.abc import Sequence
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS: tuple[str, ...] = (
-    "utrbert.book",
-    "utrbert.finetune_cli",
-    "utrbert.attention_cli",
-    "utrbert.motifs_cli",
-    "utrbert.mutagenesis_cli",
-    "utrbert.pretrain_cli",
+    "utrbert.book.runner",
+    "utrbert.cli.finetune",
+    "utrbert.cli.attention",
+    "utrbert.cli.motifs",
+    "utrbert.cli.mutagenesis",
+    "utrbert.cli.pretrain",
 )
 """Modules that each register one subcommand."""
 

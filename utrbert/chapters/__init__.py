@@ -1,0 +1,1 @@
+"""Chapter experiment code, one module per chapter notebook (``notebooks/03_rbp_binding.ipynb`` -> ``utrbert.chapters.rbp_binding``)."""

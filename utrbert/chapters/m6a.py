@@ -1,0 +1,161 @@
+"""The m6A benchmark on MST-m6A: the RBP benchmark's four methods, per cell line, resumable per item.
+
+Every (data set, method) item is computed by :func:`utrbert.chapters.rbp_binding.run_item` (the same k-mer logistic
+regression, CNN, from-scratch and pretrained BERT, the same metrics and JSON), on windows cropped to
+``window`` nt around the candidate adenosine (41 in the paper). Data sets with a train file use it (subsampled to
+``max_train``, a seeded validation split) and report on their test file; data sets with only a test file use
+stratified ``n_folds``-fold cross-validation over it, one item per fold (``<name>_fold<i>``), and report the
+mean over folds. The window, folds and seed are recorded in ``<results_dir>/protocol.json``; results made with
+another protocol are an error, never mixed in. Record ids become ``<data set>_<split>:<id>`` (the files' own
+ids, ``Positive_12``, repeat across files).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from utrbert.models.finetuning import binary_labels, split_train_valid, stratified_subsample
+from utrbert.chapters.rbp_binding import METHODS, BenchmarkSettings, SetSplits, _existing, item_path, run_item, settings_fingerprint
+from utrbert.data.records import SequenceRecord
+
+__all__ = ["M6aProtocol", "read_m6a_windows", "m6a_splits", "run_m6a_benchmark", "m6a_auroc_table"]
+
+logger = logging.getLogger(__name__)
+
+
+class M6aProtocol(dict):
+    """``window``, ``n_folds`` and ``seed``: what, beyond the benchmark settings, determines an m6A item."""
+
+    def __init__(self, window: int = 41, n_folds: int = 5, seed: int = 0) -> None:
+        if window < 5 or window % 2 == 0:
+            raise ValueError(f"window must be odd and at least 5, got {window}")
+        if n_folds < 2:
+            raise ValueError(f"n_folds must be >= 2, got {n_folds}")
+        super().__init__(window=window, n_folds=n_folds, seed=seed)
+
+
+def _folds(records: Sequence[SequenceRecord], n_folds: int, seed: int) -> list[np.ndarray]:
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = binary_labels(records, "cross-validation records")
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return [test for _, test in splitter.split(np.zeros(len(labels)), labels)]
+
+
+def _file_ids(records: Sequence[SequenceRecord], prefix: str) -> list[SequenceRecord]:
+    """MST-m6A ids (``Positive_12``) repeat across files: make them ``<data set>_<split>:<id>``."""
+    from dataclasses import replace
+
+    return [replace(r, id=f"{prefix}:{r.id}") for r in records]
+
+
+def read_m6a_windows(root: str | os.PathLike[str], name: str, split: str, window: int) -> list[SequenceRecord]:
+    """One MST-m6A file cropped to ``window`` nt, ids ``<name>_<split>:<id>`` (the ids every analysis joins on)."""
+    from utrbert.data.readers import read_mst_m6a
+
+    return _file_ids(read_mst_m6a(root, name, split, window), f"{name}_{split}")
+
+
+def m6a_splits(root: str | os.PathLike[str], name: str, settings: BenchmarkSettings, protocol: M6aProtocol) -> list[SetSplits]:
+    """The splits every method sees for one MST-m6A data set: one, or one per cross-validation fold."""
+    from utrbert.data.readers import list_mst_m6a_datasets
+
+    available = list_mst_m6a_datasets(root)
+    if name not in available:
+        raise KeyError(f"no MST-m6A data set {name!r}; available: {sorted(available)}")
+    test_file = read_m6a_windows(root, name, "test", protocol["window"])
+    if "train" in available[name]:
+        train_file = read_m6a_windows(root, name, "train", protocol["window"])
+        train = train_file
+        if settings.max_train is not None and settings.max_train < len(train):
+            rows = stratified_subsample(binary_labels(train, f"{name} train"), settings.max_train, settings.seed)
+            train = [train[i] for i in rows]
+        train, valid = split_train_valid(train, settings.valid_fraction, settings.seed)
+        return [SetSplits(name, train, valid, test_file, len(train_file), len(test_file))]
+    out = []
+    for fold, test_rows in enumerate(_folds(test_file, protocol["n_folds"], protocol["seed"])):
+        chosen = set(test_rows.tolist())
+        rest = [r for i, r in enumerate(test_file) if i not in chosen]
+        if settings.max_train is not None and settings.max_train < len(rest):
+            rows = stratified_subsample(binary_labels(rest, f"{name} fold {fold}"), settings.max_train, settings.seed)
+            rest = [rest[i] for i in rows]
+        train, valid = split_train_valid(rest, settings.valid_fraction, settings.seed)
+        out.append(SetSplits(f"{name}_fold{fold}", train, valid, [test_file[i] for i in test_rows],
+                             len(test_file) - len(test_rows), len(test_rows)))
+    return out
+
+
+def _check_protocol(results_dir: Path, protocol: M6aProtocol) -> None:
+    path = results_dir / "protocol.json"
+    if path.is_file():
+        existing = json.loads(path.read_text(encoding="utf-8"))
+        if existing != dict(protocol):
+            raise ValueError(f"{results_dir} holds m6A results made with protocol {existing}, not {dict(protocol)}")
+    else:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dict(protocol), sort_keys=True) + "\n", encoding="utf-8")
+
+
+def run_m6a_benchmark(
+    root: str | os.PathLike[str],
+    settings: BenchmarkSettings,
+    results_dir: str | os.PathLike[str],
+    names: Sequence[str] | None = None,
+    methods: Sequence[str] = METHODS,
+    protocol: M6aProtocol | None = None,
+    artifacts_dir: str | os.PathLike[str] | None = None,
+    run_label: str = "",
+    time_budget_s: float | None = None,
+) -> list[dict[str, Any]]:
+    """Compute every missing item (baselines of every data set first, then BERT); returns all finished items.
+
+    Stops starting new items after ``time_budget_s`` (at least one per call). Items carry ``dataset`` (the data
+    set's name) besides ``set`` (the split's name, ``<name>_fold<i>`` for cross-validated ones).
+    """
+    from utrbert.data.readers import list_mst_m6a_datasets
+
+    protocol = protocol or M6aProtocol()
+    results = Path(results_dir)
+    _check_protocol(results, protocol)
+    names = list(names) if names is not None else sorted(list_mst_m6a_datasets(root))
+    fingerprints = {m: settings_fingerprint(settings, m) for m in methods}
+    plan: list[tuple[str, SetSplits, str]] = []
+    for name in names:
+        for splits in m6a_splits(root, name, settings, protocol):
+            plan += [(name, splits, m) for m in methods]
+    plan.sort(key=lambda item: (item[2] not in ("kmer_lr", "cnn"), names.index(item[0])))
+    done, started, computed = [], time.perf_counter(), 0
+    for name, splits, method in plan:
+        existing = _existing(item_path(results, splits.name, method), fingerprints[method])
+        if existing is None:
+            if time_budget_s is not None and computed and time.perf_counter() - started > time_budget_s:
+                continue
+            existing = run_item(splits, method, settings, results, artifacts_dir, run_label)
+            computed += 1
+        done.append({**existing, "dataset": name})
+    return done
+
+
+def m6a_auroc_table(records: Sequence[dict[str, Any]], methods: Sequence[str] = METHODS) -> pd.DataFrame:
+    """Test AUROC per data set (rows) and method (columns); cross-validated data sets: the mean over folds,
+    present only when every fold is finished (``n_folds`` column says how many items went into each row)."""
+    frame = pd.DataFrame([{"dataset": r["dataset"], "split": r["set"], "method": r["method"],
+                           "auroc": r["metrics"]["auroc"]} for r in records])
+    if frame.empty:
+        return pd.DataFrame(columns=list(methods))
+    table = frame.pivot_table(index="dataset", columns="method", values="auroc", aggfunc="mean")
+    counts = frame.groupby("dataset")["split"].nunique()
+    per_method = frame.pivot_table(index="dataset", columns="method", values="split", aggfunc="nunique")
+    table = table.where(per_method.reindex_like(table).eq(counts, axis=0))  # a fold missing: no mean yet
+    table = table.reindex(columns=[m for m in methods if m in table.columns])
+    table["n_folds"] = counts.where(counts > 1, 0)
+    return table

@@ -1,0 +1,79 @@
+"""``python -m utrbert mutagenesis``: score every single-nucleotide substitution of the user's sequences.
+
+Contract::
+
+    python -m utrbert mutagenesis --model DIR (--seq SEQ | --fasta FILE) --out DIR [--batch-size N]
+        [--device cpu|cuda] [--plots]
+
+``--model`` is a fine-tuned binary classifier (for example one the RBP benchmark keeps under
+``artifacts/rbp31/<set>/pretrained_model``). ``--fasta`` takes any FASTA or TSV/CSV with ids (see
+:func:`utrbert.data.readers.read_sequences`). Writes ``DIR/variants.tsv`` (``id, position`` (0-based), ``ref, alt,
+score, delta``), ``DIR/summary.tsv`` (per sequence: reference score, the most damaging substitution, ...),
+``DIR/run.json`` (model, inputs, versions) and, with ``--plots``, ``DIR/<id>.png`` heatmaps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+logger = logging.getLogger(__name__)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from utrbert.cli.attention import load_encoder_checkpoint
+    from utrbert.interpret.mutagenesis import mutagenesis_matrix, score_sequences
+    from utrbert.runs.provenance import environment
+    from utrbert.data.readers import read_sequences
+    from utrbert.data.records import SequenceRecord
+
+    try:
+        records = read_sequences(args.fasta) if args.fasta else [SequenceRecord("sequence", args.seq, None)]
+        model, tokenizer = load_encoder_checkpoint(args.model)
+        if model.config.num_labels != 2 or "SequenceClassification" not in type(model).__name__:
+            raise ValueError(f"{args.model}: mutagenesis needs a fine-tuned binary classifier checkpoint")
+        variants, summary = score_sequences(model, tokenizer, records, args.batch_size, args.device)
+    except (ValueError, FileNotFoundError) as exc:
+        logger.error("%s", exc)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    variants.to_csv(out / "variants.tsv", sep="\t", index=False, float_format="%.6g")
+    summary.to_csv(out / "summary.tsv", sep="\t", index=False, float_format="%.6g")
+    run = {"model": str(args.model), "input": str(args.fasta) if args.fasta else "--seq",
+           "n_sequences": len(records), "n_variants": len(variants), "environment": environment(args.device)}
+    (out / "run.json").write_text(json.dumps(run, indent=1, default=str) + "\n", encoding="utf-8")
+    if args.plots:
+        import matplotlib.pyplot as plt
+
+        from utrbert.book.plotting import plot_mutagenesis
+
+        for record in records:
+            fig, ax = plt.subplots(figsize=(max(6, 0.12 * len(record.sequence)), 2.2), layout="constrained")
+            plot_mutagenesis(mutagenesis_matrix(variants[variants["id"] == record.id]), record.sequence, ax=ax,
+                             title=record.id)
+            fig.savefig(out / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', record.id)}.png", dpi=120)
+            plt.close(fig)
+    logger.info("scored %d variants of %d sequences into %s", len(variants), len(records), out)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``mutagenesis`` subcommand."""
+    parser = subparsers.add_parser("mutagenesis", help="in-silico saturation mutagenesis with a fine-tuned classifier",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, type=Path, help="fine-tuned classifier checkpoint directory")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--seq", help="one sequence (ACGU/T, N allowed)")
+    source.add_argument("--fasta", type=Path, help="FASTA or TSV/CSV of sequences with ids")
+    parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--plots", action="store_true", help="also draw one heatmap per sequence")
+    parser.set_defaults(func=_main)
