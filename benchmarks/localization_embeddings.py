@@ -30,7 +30,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "localization_embeddings
 
 
 def _plain_loop(model_dir: Path, records, segment_nt: int, window_nt: int, device: str) -> np.ndarray:
-    from utrbert.cli.attention import load_encoder_checkpoint
+    from utrbert.models.model import load_encoder_checkpoint
 
     model, tokenizer = load_encoder_checkpoint(model_dir)
     model = model.to(device).eval()

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from utrbert.__main__ import build_parser, main
-from utrbert.cli.finetune import run_finetune
+from utrbert.models.finetune_run import run_finetune
 from utrbert.models.finetuning import (
     FinetuneConfig,
     cross_validate,

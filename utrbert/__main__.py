@@ -18,7 +18,7 @@ from collections.abc import Sequence
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS: tuple[str, ...] = (
-    "utrbert.book.runner",
+    "utrbert.cli.book",
     "utrbert.cli.finetune",
     "utrbert.cli.attention",
     "utrbert.cli.motifs",

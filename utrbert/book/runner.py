@@ -30,7 +30,6 @@ Resolved paths inside the repository are passed relative to it, others as absolu
 
 from __future__ import annotations
 
-import argparse
 import ast
 import logging
 import os
@@ -54,7 +53,6 @@ __all__ = [
     "declared_parameters",
     "resolve_parameters",
     "run_chapters",
-    "register",
 ]
 
 logger = logging.getLogger(__name__)
@@ -473,31 +471,3 @@ def _reason(exc: BaseException) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}"
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-
-
-# ------------------------------------------------------------------------------------------------------ CLI
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``book`` subcommand to the ``python -m utrbert`` parser."""
-    parser = subparsers.add_parser(
-        "book",
-        help="execute the chapter notebooks with papermill under a profile",
-        description="Execute notebooks/<stem>.ipynb in _toc.yml order and write executed copies to --out.",
-    )
-    parser.add_argument("--profile", required=True, help="profile name (profiles/<name>.yaml) or path to a YAML file")
-    parser.add_argument("--out", required=True, type=Path, help="output folder, e.g. book or scratch/smoke")
-    parser.add_argument("--only", action="append", metavar="STEM", help="run only this chapter (repeatable)")
-    parser.add_argument("--repo-root", type=Path, default=None, help="repository root (default: found from cwd)")
-    parser.set_defaults(func=_cli)
-
-
-def _cli(args: argparse.Namespace) -> int:
-    """Run :func:`run_chapters` from parsed arguments; report errors without a traceback."""
-    try:
-        written = run_chapters(args.profile, args.out, only=args.only, repo_root=args.repo_root)
-    except BookError as exc:
-        logger.error("%s", exc)
-        return 1
-    logger.info("executed %d chapter(s) into %s", len(written), args.out)
-    return 0

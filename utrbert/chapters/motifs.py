@@ -153,7 +153,7 @@ def run_motif_item(
     (:func:`~utrbert.chapters.rbp_binding.attention_path` of ``benchmark_results_dir``) when it matches (same fine-tuning fingerprint, layers and positives), else from the saved or re-fine-tuned classifier.
     """
     from utrbert.models.finetuning import stratified_subsample
-    from utrbert.cli.motifs import find_and_match_motifs
+    from utrbert.motifs.report import find_and_match_motifs
     from utrbert.runs.provenance import environment
     from utrbert.chapters.rbp_binding import _existing, load_set_splits, positive_attention, settings_fingerprint
 

@@ -274,8 +274,8 @@ def classifier_card(splits: SetSplits, settings: BenchmarkSettings, method: str,
 
 
 def fine_tune_item(method: str, splits: SetSplits, settings: BenchmarkSettings) -> Any:
-    """Fine-tune the ``scratch`` or ``pretrained`` BERT of one item (a :class:`~utrbert.cli.finetune.FinetuneRun`)."""
-    from utrbert.cli.finetune import run_finetune
+    """Fine-tune the ``scratch`` or ``pretrained`` BERT of one item (a :class:`~utrbert.models.finetune_run.FinetuneRun`)."""
+    from utrbert.models.finetune_run import run_finetune
 
     return run_finetune(
         splits.train,

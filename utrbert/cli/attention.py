@@ -22,21 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_encoder_checkpoint", "run_attention", "register"]
+__all__ = ["run_attention", "register"]
 
 logger = logging.getLogger(__name__)
-
-
-def load_encoder_checkpoint(model_dir: str | os.PathLike[str]) -> tuple[Any, Any]:
-    """Load a checkpoint for attention or embeddings: a fine-tuned classifier as one, anything else as MLM."""
-    from utrbert.models.model import load_model
-
-    config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8")) if (
-        Path(model_dir) / "config.json").is_file() else {}
-    architectures = config.get("architectures") or []
-    task = "classification" if any("SequenceClassification" in a for a in architectures) else "mlm"
-    num_labels = len(config.get("id2label", {})) or 2
-    return load_model(model_dir, task=task, num_labels=num_labels)
 
 
 def run_attention(
@@ -49,6 +37,7 @@ def run_attention(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Per-nucleotide [CLS] attention (``id -> array``) of ``records`` and its provenance."""
     from utrbert.interpret.attention import cls_attention
+    from utrbert.models.model import load_encoder_checkpoint
     from utrbert.runs.provenance import environment
 
     model, tokenizer = load_encoder_checkpoint(model_dir)

@@ -13,110 +13,23 @@ Writes ``DIR/motifs.tsv`` (``motif, consensus, instances, p, p_adjusted, best_ma
 match_p, match_q`` and the merge details), ``DIR/motifs.meme`` (the PWMs), ``DIR/matches.tsv`` (every
 query-target TOMTOM comparison with q < 0.5) and ``DIR/run.json`` (settings, counts, inputs, versions).
 
-:func:`find_and_match_motifs` is the same analysis as a function, used by the motif chapter.
+A thin wrapper over :func:`utrbert.motifs.report.find_and_match_motifs` and :func:`~utrbert.motifs.report.write_report`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from utrbert.motifs.discovery import MotifSettings, RegionRule
+from utrbert.motifs.meme import read_meme
+from utrbert.motifs.report import default_motif_database, find_and_match_motifs, write_report
 
-from utrbert.motifs.meme import read_meme, write_meme
-from utrbert.motifs.matching import best_matches, tomtom_matches
-from utrbert.motifs.discovery import MotifDiscovery, MotifSettings, RegionRule, discover_motifs
-from utrbert.motifs.pwm import Pwm
-from utrbert.data.records import SequenceRecord
-
-__all__ = ["MotifReport", "find_and_match_motifs", "write_report", "default_motif_database", "register"]
+__all__ = ["register"]
 
 logger = logging.getLogger(__name__)
-
-ATTRACT_HUMAN = "motifs/attract_meme/ATtRACT/Homo_sapiens.meme"
-"""ATtRACT human motifs (MEME, ACGU) relative to the data directory."""
-
-
-def default_motif_database(data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """ATtRACT human (MEME) in the data directory (``data_dir`` or ``UTRBERT_DATA``)."""
-    from utrbert.data.registry import resolve_data_dir
-
-    return Path(resolve_data_dir(data_dir)) / ATTRACT_HUMAN
-
-
-@dataclass
-class MotifReport:
-    """Discovered motifs, their best database matches (joined by motif name) and every comparison."""
-
-    discovery: MotifDiscovery
-    table: pd.DataFrame
-    matches: pd.DataFrame
-    match_q: float
-
-    @property
-    def pwms(self) -> list[Pwm]:
-        return self.discovery.pwms
-
-
-def find_and_match_motifs(
-    positives: Sequence[SequenceRecord],
-    negatives: Sequence[SequenceRecord],
-    scores: Mapping[str, np.ndarray],
-    settings: MotifSettings = MotifSettings(),
-    database: Sequence[Pwm] | None = None,
-    match_q: float = 0.01,
-    n_jobs: int = 1,
-) -> MotifReport:
-    """:func:`~utrbert.motifs.discovery.discover_motifs`, then TOMTOM of every motif against ``database``.
-
-    The table gains ``best_match``, ``best_match_rbp``, ``match_p`` and ``match_q`` (the lowest-p target, by
-    motif name; empty when there is no database) and ``matched`` (``match_q < match_q``).
-    """
-    discovery = discover_motifs(positives, negatives, scores, settings)
-    table = discovery.table.copy()
-    matches = pd.DataFrame(columns=["query", "target", "target_rbp", "p", "e_value", "q", "offset", "overlap"])
-    if database is not None and discovery.pwms:
-        matches = tomtom_matches(discovery.pwms, database, n_jobs=n_jobs)
-        best = best_matches(matches).set_index("query")
-        table["best_match"] = table["motif"].map(best["target"])
-        table["best_match_rbp"] = table["motif"].map(best["target_rbp"])
-        table["match_p"] = table["motif"].map(best["p"])
-        table["match_q"] = table["motif"].map(best["q"])
-    else:
-        for column in ("best_match", "best_match_rbp"):
-            table[column] = pd.Series([""] * len(table), dtype=object)
-        for column in ("match_p", "match_q"):
-            table[column] = np.nan
-    table["matched"] = table["match_q"] < match_q
-    return MotifReport(discovery, table, matches, match_q)
-
-
-def write_report(report: MotifReport, out: str | os.PathLike[str], extra: Mapping[str, Any] | None = None) -> Path:
-    """Write ``motifs.tsv``, ``motifs.meme``, ``matches.tsv`` and ``run.json`` into ``out``."""
-    from utrbert.runs.provenance import environment
-
-    directory = Path(out)
-    directory.mkdir(parents=True, exist_ok=True)
-    columns = ["motif", "consensus", "instances", "p", "p_adjusted", "best_match", "best_match_rbp", "match_p",
-               "match_q", "matched", "key", "members", "n_members", "n_pos_with", "n_neg_with", "skipped_windows"]
-    report.table[columns].to_csv(directory / "motifs.tsv", sep="\t", index=False, float_format="%.6g")
-    if report.pwms:
-        write_meme(report.pwms, directory / "motifs.meme")
-    else:
-        (directory / "motifs.meme").write_text("", encoding="utf-8")
-    kept = report.matches[report.matches["q"] < 0.5] if not report.matches.empty else report.matches
-    kept.to_csv(directory / "matches.tsv", sep="\t", index=False, float_format="%.6g")
-    run = {"settings": report.discovery.settings, "counts": report.discovery.counts, "match_q": report.match_q,
-           "environment": environment("cpu"), **dict(extra or {})}
-    (directory / "run.json").write_text(json.dumps(run, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    return directory
 
 
 def _main(args: argparse.Namespace) -> int:

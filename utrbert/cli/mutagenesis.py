@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 def _main(args: argparse.Namespace) -> int:
-    from utrbert.cli.attention import load_encoder_checkpoint
+    from utrbert.models.model import load_encoder_checkpoint
     from utrbert.interpret.mutagenesis import mutagenesis_matrix, score_sequences
     from utrbert.runs.provenance import environment
     from utrbert.data.readers import read_sequences

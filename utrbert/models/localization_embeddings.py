@@ -176,7 +176,7 @@ def embed_mrnas(
     from tqdm.auto import tqdm
 
     from utrbert.interpret.attention import cls_embeddings
-    from utrbert.cli.attention import load_encoder_checkpoint
+    from utrbert.models.model import load_encoder_checkpoint
     from utrbert.models.model import checkpoint_identity
     from utrbert.runs.provenance import environment
 

@@ -37,6 +37,7 @@ __all__ = [
     "sinusoidal_positions",
     "k_from_vocab_size",
     "load_model",
+    "load_encoder_checkpoint",
     "save_legacy_checkpoint",
     "use_eager_attention",
     "export_checkpoint",
@@ -349,6 +350,16 @@ def checkpoint_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
     digests = " ".join(file_digest(shard) for shard in files)
     combined = hashlib.md5(digests.encode("ascii"), usedforsecurity=False).hexdigest()
     return {"name": directory.name, "weights_md5": combined, "weight_shards": len(files)}
+
+
+def load_encoder_checkpoint(model_dir: str | os.PathLike[str]) -> tuple[Any, Any]:
+    """Load a checkpoint for attention or embeddings: a fine-tuned classifier as one, anything else as MLM."""
+    config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8")) if (
+        Path(model_dir) / "config.json").is_file() else {}
+    architectures = config.get("architectures") or []
+    task = "classification" if any("SequenceClassification" in a for a in architectures) else "mlm"
+    num_labels = len(config.get("id2label", {})) or 2
+    return load_model(model_dir, task=task, num_labels=num_labels)
 
 
 def export_checkpoint(
