@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import utrbert.chapters.m6a as m6a
+import utrbert.runs.benchmark as benchmark
 from utrbert.models.finetuning import FinetuneConfig
 from utrbert.chapters.m6a import M6aProtocol, m6a_auroc_table, m6a_splits, run_m6a_benchmark
 from utrbert.models.model import build_config, build_model
-from utrbert.chapters.rbp_binding import BenchmarkSettings
+from utrbert.runs.benchmark import BenchmarkSettings
 from utrbert.data.synthetic import write_demo_data
 from utrbert.tokens.tokenization import KmerTokenizer
 
@@ -60,7 +60,7 @@ def test_benchmark_runs_every_item_resumes_and_refuses_another_protocol(demo, mo
     folds = [r["metrics"]["auroc"] for r in records if r["dataset"] == "DemoCellC" and r["method"] == "kmer_lr"]
     assert table.loc["DemoCellC", "kmer_lr"] == pytest.approx(np.mean(folds))
     assert table.loc["DemoCellA", "kmer_lr"] > 0.6  # the DRACH context separates the demo classes (180 windows)
-    monkeypatch.setattr(m6a, "run_item", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+    monkeypatch.setattr(benchmark, "run_item", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
     again = run_m6a_benchmark(demo["m6a"], demo["settings"], results, protocol=protocol, methods=["kmer_lr", "scratch"])
     assert len(again) == len(records)
     with pytest.raises(ValueError, match="protocol"):

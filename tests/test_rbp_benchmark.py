@@ -9,25 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import utrbert.chapters.rbp_binding as bench
-from utrbert.models.finetuning import FinetuneConfig, encode_records, predict_scores
-from utrbert.models.model import build_config, build_model, load_model
-from utrbert.chapters.rbp_binding import (
-    METHODS,
-    BenchmarkSettings,
-    auroc_table,
-    collect_results,
-    fine_tuned_model_path,
-    item_path,
-    item_provenance,
-    load_set_splits,
-    run_benchmark,
-    settings_fingerprint,
-    summarise_benchmark,
-)
+import utrbert.runs.benchmark as bench
+from utrbert.chapters.rbp_binding import collect_results, load_set_splits, rbp_results, run_benchmark
 from utrbert.data.readers import list_rbp31_sets
 from utrbert.data.synthetic import write_demo_data
+from utrbert.models.finetuning import FinetuneConfig, encode_records, predict_scores
+from utrbert.models.model import build_config, build_model, load_model
+from utrbert.runs.benchmark import BenchmarkSettings, fine_tuned_model_path, item_path, settings_fingerprint
+from utrbert.runs.builtin_methods import default_methods
+from utrbert.runs.tables import auroc_table, item_provenance, summarise_benchmark
 from utrbert.tokens.tokenization import KmerTokenizer
+
+METHODS = default_methods().names()
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +148,7 @@ def test_corrupt_item_is_reported(demo) -> None:
     path = item_path(results, name, "kmer_lr")
     path.parent.mkdir(parents=True)
     path.write_text("{not json")
-    with pytest.raises(ValueError, match="corrupt result file"):
+    with pytest.raises(ValueError, match="corrupt benchmark item file"):
         run_benchmark(demo["rbp31"], _settings(demo), results, methods=["kmer_lr"], progress=False)
 
 

@@ -11,13 +11,15 @@ import pytest
 import utrbert.chapters.motifs as rbp_motifs
 from utrbert.book.runner import load_profile
 from utrbert.models.finetuning import FinetuneConfig
-from utrbert.motifs.meme import read_meme
+from utrbert.motifs.meme import database_identity, read_meme
+from utrbert.runs.store import MixedSettingsError
 from utrbert.models.model import build_config, build_model
 from utrbert.motifs.discovery import MotifSettings
 from utrbert.motifs.pwm import Pwm
 from utrbert.interpret.attention import cls_attention
 from utrbert.models.model import load_model
-from utrbert.chapters.rbp_binding import BenchmarkSettings, attention_path, fine_tuned_model_path, load_set_splits, run_benchmark
+from utrbert.chapters.rbp_binding import load_set_splits, run_benchmark
+from utrbert.runs.benchmark import BenchmarkSettings, attention_path, fine_tuned_model_path
 from utrbert.interpret.score_files import read_scores
 from utrbert.chapters.motifs import (
     MotifRunSettings,
@@ -166,7 +168,7 @@ def test_the_representations_chapter_analyses_the_rbp_chapters_classifier(profil
     if artifacts == Path(rbp["artifacts_dir"]):
         assert results == Path(rbp["results_dir"]) / "rbp31"
     else:
-        from utrbert.chapters.rbp_binding import settings_fingerprint
+        from utrbert.runs.benchmark import settings_fingerprint
 
         items = sorted(results.glob(f"{chapter['focus_set']}_*/pretrained.json"))
         assert len(items) == 1, f"the staged run has no item for set {chapter['focus_set']} in {results}"
@@ -177,3 +179,51 @@ def test_the_representations_chapter_analyses_the_rbp_chapters_classifier(profil
                                     seed=chapter["seed"], precision=chapter["precision"]),
         )
         assert json.loads(items[0].read_text())["fingerprint"] == settings_fingerprint(settings, "pretrained")
+
+
+def test_rerun_with_another_database_or_threshold_refuses_the_old_results(demo) -> None:
+    """The motif chapter rerun into the same folder with another database and threshold must never hand back
+    the first run's per-set results (it did: per-set files were read without a fingerprint check)."""
+    names, results, art = demo["names"][:1], demo["root"] / "rerun", demo["root"] / "art"
+    first_settings = MotifRunSettings(motifs=MotifSettings(p_adjusted=0.05), match_q=0.5, database="demo + decoys")
+    first = run_motif_sets(demo["rbp31"], names, demo["settings"], first_settings, demo["database"], results, art)
+    assert first[0]["settings"]["motif"]["match_q"] == 0.5
+
+    smaller = demo["database"][:-10]  # another database: the same file name would not help, its content differs
+    stricter = MotifRunSettings(motifs=MotifSettings(p_adjusted=0.05), match_q=0.05, database="demo + decoys")
+    for settings, database in ((stricter, smaller), (first_settings, smaller), (stricter, demo["database"])):
+        with pytest.raises(MixedSettingsError, match="other settings") as error:
+            run_motif_sets(demo["rbp31"], names, demo["settings"], settings, database, results, art)
+        assert str(motif_item_path(results, names[0])) in str(error.value)
+    # the same settings again: the stored result; the new settings into a fresh folder: new results
+    assert run_motif_sets(demo["rbp31"], names, demo["settings"], first_settings, demo["database"], results, art) == first
+    fresh = run_motif_sets(demo["rbp31"], names, demo["settings"], stricter, smaller, demo["root"] / "rerun2", art)
+    assert fresh[0]["settings"]["motif"]["match_q"] == 0.05
+    assert fresh[0]["settings"]["motif"]["database"] == database_identity(smaller) != database_identity(demo["database"])
+    assert fresh[0]["fingerprint"] != first[0]["fingerprint"]
+
+
+def test_migration_names_the_database_by_content_and_keeps_everything_else(demo, tmp_path: Path) -> None:
+    """Items written before database fingerprints were content-based are migrated explicitly, not invalidated."""
+    from utrbert.chapters.motifs import migrate_motif_database_field
+    from utrbert.runs.store import settings_digest
+
+    names, art = demo["names"][:1], demo["root"] / "art"
+    settings = MotifRunSettings(motifs=MotifSettings(p_adjusted=0.05), match_q=0.5, database="motifs/demo.meme")
+    [new] = run_motif_sets(demo["rbp31"], names, demo["settings"], settings, demo["database"], tmp_path / "new", art)
+    old_settings = {**new["settings"], "motif": {**new["settings"]["motif"], "database": "motifs/demo.meme"}}
+    old = {key: value for key, value in new.items() if key != "database"}
+    old.update(settings=old_settings, fingerprint=settings_digest(old_settings))  # as the old code wrote it
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    motif_item_path(legacy, names[0]).write_text(json.dumps(old))
+    with pytest.raises(MixedSettingsError):
+        run_motif_sets(demo["rbp31"], names, demo["settings"], settings, demo["database"], legacy, art)
+    with pytest.raises(ValueError, match="not 'motifs/other.meme'"):
+        migrate_motif_database_field(legacy, "motifs/other.meme", demo["database"])
+    assert migrate_motif_database_field(legacy, "motifs/demo.meme", demo["database"], dry_run=True) == names
+    assert json.loads(motif_item_path(legacy, names[0]).read_text()) == old  # a dry run writes nothing
+    assert migrate_motif_database_field(legacy, "motifs/demo.meme", demo["database"]) == names
+    assert migrate_motif_database_field(legacy, "motifs/demo.meme", demo["database"]) == []  # already migrated
+    migrated = run_motif_sets(demo["rbp31"], names, demo["settings"], settings, demo["database"], legacy, art)
+    assert migrated[0]["fingerprint"] == new["fingerprint"] and migrated[0]["motifs"] == new["motifs"]

@@ -22,7 +22,6 @@ __all__ = [
     "plot_positional_frequencies",
     "plot_top_kmers",
     "plot_label_cooccurrence",
-    "METHOD_COLOURS",
     "plot_method_comparison",
     "plot_paired_auroc",
     "plot_attention_landscape",
@@ -30,7 +29,6 @@ __all__ = [
 ]
 
 NUCLEOTIDE_COLOURS = {"A": "#2ca02c", "C": "#1f77b4", "G": "#ff7f0e", "U": "#d62728", "other": "#7f7f7f"}
-METHOD_COLOURS = {"kmer_lr": "#8c8c8c", "cnn": "#4c72b0", "scratch": "#dd8452", "pretrained": "#c44e52"}
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (6, 4)) -> Axes:
@@ -130,13 +128,27 @@ def plot_label_cooccurrence(labels: np.ndarray, names: Sequence[str], ax: Axes |
     return ax
 
 
-def plot_method_comparison(table: pd.DataFrame, ax: Axes | None = None, metric: str = "test AUROC") -> Axes:
-    """One row per set (y), one marker per method (x = ``metric``), sets ordered by their mean over methods."""
+def _method_colours(colours: Mapping[str, str] | None) -> Mapping[str, str]:
+    """``colours``, or the shared method registry's (:data:`utrbert.runs.builtin_methods.METHODS`)."""
+    if colours is not None:
+        return colours
+    from utrbert.runs.builtin_methods import METHODS
+
+    return METHODS.colours()
+
+
+def plot_method_comparison(
+    table: pd.DataFrame, ax: Axes | None = None, metric: str = "test AUROC", colours: Mapping[str, str] | None = None
+) -> Axes:
+    """One row per set (y), one marker per method (x = ``metric``; every column of ``table``), sets ordered by
+    their mean over methods. ``colours``: method -> colour (a method registry's
+    :meth:`~utrbert.runs.benchmark.MethodRegistry.colours`; default: the shared registry's)."""
+    colours = _method_colours(colours)
     ax = _axes(ax, (8, max(3.0, 0.25 * len(table))))
     order = table.mean(axis=1).sort_values().index
     rows = np.arange(len(order))
     for method in table.columns:
-        ax.scatter(table.loc[order, method], rows, s=22, label=method, color=METHOD_COLOURS.get(method), zorder=3)
+        ax.scatter(table.loc[order, method], rows, s=22, label=method, color=colours.get(method), zorder=3)
     ax.set_yticks(rows, [str(name) for name in order], fontsize=7)
     ax.grid(axis="x", alpha=0.3)
     ax.set_xlabel(metric)
@@ -144,7 +156,7 @@ def plot_method_comparison(table: pd.DataFrame, ax: Axes | None = None, metric: 
     return ax
 
 
-def plot_paired_auroc(table: pd.DataFrame, x: str, y: str, ax: Axes | None = None) -> Axes:
+def plot_paired_auroc(table: pd.DataFrame, x: str, y: str, ax: Axes | None = None, colour: str | None = None) -> Axes:
     """Scatter of method ``y`` against method ``x`` per set, with the diagonal; points above it favour ``y``."""
     ax = _axes(ax, (5, 5))
     both = table[[x, y]].dropna()
@@ -154,7 +166,7 @@ def plot_paired_auroc(table: pd.DataFrame, x: str, y: str, ax: Axes | None = Non
     low = float(np.floor(both.min().min() * 20) / 20)
     high = float(np.ceil(both.max().max() * 20) / 20)
     ax.plot([low, high], [low, high], color="black", linewidth=0.8, linestyle="--")
-    ax.scatter(both[x], both[y], s=24, color=METHOD_COLOURS.get(y), zorder=3)
+    ax.scatter(both[x], both[y], s=24, color=colour or _method_colours(None).get(y), zorder=3)
     ax.set_xlim(low, high)
     ax.set_ylim(low, high)
     ax.set_aspect("equal")

@@ -1,7 +1,8 @@
-"""The m6A benchmark on MST-m6A: the RBP benchmark's four methods, per cell line, resumable per item.
+"""Chapter 05 (``notebooks/05_m6a.ipynb``): the m6A benchmark on MST-m6A, per cell line, resumable per item.
 
-Every (data set, method) item is computed by :func:`utrbert.chapters.rbp_binding.run_item` (the same k-mer logistic
-regression, CNN, from-scratch and pretrained BERT, the same metrics and JSON), on windows cropped to
+Every (data set, method) item is computed by :func:`utrbert.runs.benchmark.run_item` with the same methods as
+the RBP benchmark (default: the built-in four of :mod:`utrbert.runs.builtin_methods`; a notebook cell can
+register more), the same metrics, JSON and item store, on windows cropped to
 ``window`` nt around the candidate adenosine (41 in the paper). Data sets with a train file use it (subsampled to
 ``max_train``, a seeded validation split) and report on their test file; data sets with only a test file use
 stratified ``n_folds``-fold cross-validation over it, one item per fold (``<name>_fold<i>``), and report the
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from utrbert.models.finetuning import binary_labels, split_train_valid, stratified_subsample
-from utrbert.chapters.rbp_binding import METHODS, BenchmarkSettings, SetSplits, _existing, item_path, run_item, settings_fingerprint
 from utrbert.data.records import SequenceRecord
+from utrbert.models.finetuning import binary_labels, split_train_valid, stratified_subsample
+from utrbert.runs.benchmark import BenchmarkSettings, MethodRegistry, SetSplits, run_items
+from utrbert.runs.builtin_methods import resolve_methods
+from utrbert.runs.store import atomic_write_json
 
-__all__ = ["M6aProtocol", "read_m6a_windows", "m6a_splits", "run_m6a_benchmark", "m6a_auroc_table"]
+__all__ = ["M6aProtocol", "read_m6a_windows", "m6a_splits", "run_m6a_benchmark", "m6a_auroc_table", "m6a_summary"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +103,7 @@ def _check_protocol(results_dir: Path, protocol: M6aProtocol) -> None:
         if existing != dict(protocol):
             raise ValueError(f"{results_dir} holds m6A results made with protocol {existing}, not {dict(protocol)}")
     else:
-        results_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(dict(protocol), sort_keys=True) + "\n", encoding="utf-8")
+        atomic_write_json(path, dict(protocol))
 
 
 def run_m6a_benchmark(
@@ -110,52 +111,81 @@ def run_m6a_benchmark(
     settings: BenchmarkSettings,
     results_dir: str | os.PathLike[str],
     names: Sequence[str] | None = None,
-    methods: Sequence[str] = METHODS,
+    methods: MethodRegistry | Sequence[str] | None = None,
     protocol: M6aProtocol | None = None,
     artifacts_dir: str | os.PathLike[str] | None = None,
     run_label: str = "",
     time_budget_s: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Compute every missing item (baselines of every data set first, then BERT); returns all finished items.
+    """Compute every missing item (cheap methods of every data set first, then BERT); returns all finished items.
 
-    Stops starting new items after ``time_budget_s`` (at least one per call). Items carry ``dataset`` (the data
-    set's name) besides ``set`` (the split's name, ``<name>_fold<i>`` for cross-validated ones).
+    ``methods``: a registry or names of built-in methods (default: all four). Stops starting new items after
+    ``time_budget_s`` (at least one per call). Items carry ``dataset`` (the data set's name) besides ``set`` (the
+    split's name, ``<name>_fold<i>`` for cross-validated ones).
     """
     from utrbert.data.readers import list_mst_m6a_datasets
 
     protocol = protocol or M6aProtocol()
+    registry = resolve_methods(methods)
     results = Path(results_dir)
     _check_protocol(results, protocol)
     names = list(names) if names is not None else sorted(list_mst_m6a_datasets(root))
-    fingerprints = {m: settings_fingerprint(settings, m) for m in methods}
     plan: list[tuple[str, SetSplits, str]] = []
     for name in names:
         for splits in m6a_splits(root, name, settings, protocol):
-            plan += [(name, splits, m) for m in methods]
-    plan.sort(key=lambda item: (item[2] not in ("kmer_lr", "cnn"), names.index(item[0])))
-    done, started, computed = [], time.perf_counter(), 0
-    for name, splits, method in plan:
-        existing = _existing(item_path(results, splits.name, method), fingerprints[method])
-        if existing is None:
-            if time_budget_s is not None and computed and time.perf_counter() - started > time_budget_s:
-                continue
-            existing = run_item(splits, method, settings, results, artifacts_dir, run_label)
-            computed += 1
-        done.append({**existing, "dataset": name})
-    return done
+            plan += [(name, splits, m) for m in registry.names()]
+    plan.sort(key=lambda item: (not registry[item[2]].cheap, names.index(item[0])))
+    found = run_items([(splits.name, (lambda s=splits: s), method) for _, splits, method in plan], registry, settings,
+                      results, artifacts_dir, run_label, time_budget_s=time_budget_s, desc="m6A items")
+    return [{**found[(splits.name, method)], "dataset": name} for name, splits, method in plan
+            if (splits.name, method) in found]
 
 
-def m6a_auroc_table(records: Sequence[dict[str, Any]], methods: Sequence[str] = METHODS) -> pd.DataFrame:
-    """Test AUROC per data set (rows) and method (columns); cross-validated data sets: the mean over folds,
-    present only when every fold is finished (``n_folds`` column says how many items went into each row)."""
+def m6a_auroc_table(records: Sequence[dict[str, Any]], methods: MethodRegistry | Sequence[str] | None = None) -> pd.DataFrame:
+    """Test AUROC per data set (rows) and method (columns: registered ones in order, then any other method with
+    items); cross-validated data sets: the mean over folds, present only when every fold is finished
+    (``n_folds`` column says how many items went into each row)."""
+    registry = resolve_methods(methods)
     frame = pd.DataFrame([{"dataset": r["dataset"], "split": r["set"], "method": r["method"],
                            "auroc": r["metrics"]["auroc"]} for r in records])
     if frame.empty:
-        return pd.DataFrame(columns=list(methods))
+        return pd.DataFrame(columns=registry.names())
     table = frame.pivot_table(index="dataset", columns="method", values="auroc", aggfunc="mean")
     counts = frame.groupby("dataset")["split"].nunique()
     per_method = frame.pivot_table(index="dataset", columns="method", values="split", aggfunc="nunique")
     table = table.where(per_method.reindex_like(table).eq(counts, axis=0))  # a fold missing: no mean yet
-    table = table.reindex(columns=[m for m in methods if m in table.columns])
+    table = table.reindex(columns=registry.order(table.columns))
     table["n_folds"] = counts.where(counts > 1, 0)
     return table
+
+
+def m6a_summary(
+    records: Sequence[dict[str, Any]], methods: MethodRegistry | Sequence[str] | None = None, n_items_expected: int | None = None
+) -> dict[str, Any]:
+    """The chapter's summary of the benchmark, for every method with items (registered ones first).
+
+    Returns ``table`` (data sets x methods AUROC, :func:`m6a_auroc_table` without ``n_folds``), ``complete``
+    (the data sets with every method), ``mean_auroc`` and ``wins`` (method -> data sets where it is best) over
+    those, ``auroc`` (the table as JSON-ready nested dicts) and ``text`` (Markdown).
+    """
+    table = m6a_auroc_table(records, methods).drop(columns="n_folds", errors="ignore")
+    complete = table.dropna()
+    names = list(table.columns)
+    expected = f" of {n_items_expected}" if n_items_expected is not None else ""
+    lines = [f"{len(records)}{expected} items finished; {len(complete)} of {len(table)} data sets have every method."]
+    mean_auroc: dict[str, float] = {}
+    wins: dict[str, int] = {}
+    if len(complete):
+        mean_auroc = {m: float(complete[m].mean()) for m in names}
+        best = complete.idxmax(axis=1).value_counts()
+        wins = {m: int(best.get(m, 0)) for m in names}
+        lines.append("Mean AUROC over those: " + ", ".join(f"`{m}` {mean_auroc[m]:.3f}" for m in names) + ".")
+        lines.append("Best method per data set: " + ", ".join(f"`{m}` {wins[m]}" for m in names) + ".")
+    return {
+        "table": table,
+        "complete": complete,
+        "mean_auroc": mean_auroc,
+        "wins": wins,
+        "auroc": {name: {m: (None if pd.isna(v) else float(v)) for m, v in row.items()} for name, row in table.iterrows()},
+        "text": " ".join(lines),
+    }

@@ -1,11 +1,15 @@
-"""Motifs of every RBP-31 set from its fine-tuned classifier's [CLS] attention, resumable per set.
+"""Chapter 04 (``notebooks/04_motifs.ipynb``): motifs of every RBP-31 set from its fine-tuned classifier's
+[CLS] attention, resumable per set.
 
 For one set: take the fine-tuned ``pretrained`` classifier the RBP benchmark kept
-(:func:`~utrbert.chapters.rbp_binding.fine_tuned_model_path`; fine-tuned again with the same settings when it is
+(:func:`~utrbert.runs.benchmark.fine_tuned_model_path`; fine-tuned again with the same settings when it is
 missing), compute per-nucleotide [CLS] attention of the test positives, discover motifs against the test
 negatives (:func:`~utrbert.motifs.discovery.discover_motifs`), match them to ATtRACT with TOMTOM and ask whether a motif
-of the set's own RBP came back. Each set's result is a small JSON file (``results/motifs/<set>.json``) with the
-settings' fingerprint, reused when present, so the run continues across sessions and machines.
+of the set's own RBP came back. Each set's result is a small JSON file (``results/motifs/<set>.json``) in an item
+store (:mod:`utrbert.runs.store`) with the settings' fingerprint: reused when present with the same fingerprint,
+an error when present with another, so the run continues across sessions and machines and never mixes settings.
+The fingerprint covers the motif settings, the fine-tuned classifier's own fingerprint, and the motif database
+by content (:func:`utrbert.motifs.meme.database_identity`), not by path.
 
 >>> rbps_of_set("27_ICLIP_TDP43_hg19"), rbps_of_set("15_PARCLIP_IGF2BP123_hg19")
 (('TARDBP',), ('IGF2BP1', 'IGF2BP2', 'IGF2BP3'))
@@ -13,7 +17,6 @@ settings' fingerprint, reused when present, so the run continues across sessions
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -29,12 +32,16 @@ import pandas as pd
 
 from utrbert.motifs.discovery import MotifSettings
 from utrbert.motifs.pwm import Pwm
+from utrbert.runs.store import ItemStore, settings_digest
 
 __all__ = [
     "RBP_ALIASES",
     "rbps_of_set",
     "MotifRunSettings",
+    "motif_fingerprint_fields",
+    "motif_store",
     "motif_item_path",
+    "migrate_motif_database_field",
     "run_motif_item",
     "run_motif_sets",
     "motif_summary_table",
@@ -84,22 +91,67 @@ class MotifRunSettings:
     layers: tuple[int, ...] = (-1,)
     max_positives: int | None = None
     match_q: float = 0.01
-    database: str = ""
+    database: str = ""  # the database's name or path, for the page; the fingerprint has its content
     batch_size: int = 128
-    head_summary_positives: int = 500  # = rbp_benchmark.HEAD_SUMMARY_POSITIVES, so saved attention files fit
+    head_summary_positives: int = 500  # = builtin_methods.HEAD_SUMMARY_POSITIVES, so saved attention files fit
 
     def as_dict(self) -> dict[str, Any]:
+        """The settings that enter the fingerprint, without the database (see :func:`motif_fingerprint_fields`)."""
         return {"motifs": self.motifs.as_dict(), "layers": list(self.layers), "max_positives": self.max_positives,
-                "match_q": self.match_q, "database": self.database,
-                "head_summary_positives": self.head_summary_positives}
+                "match_q": self.match_q, "head_summary_positives": self.head_summary_positives}
 
 
-def _fingerprint(fields: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def motif_fingerprint_fields(bench_settings: Any, settings: MotifRunSettings, database: Sequence[Pwm]) -> dict[str, Any]:
+    """What determines a set's motif result: the motif settings, the motif database by content, and the
+    fine-tuned classifier (the RBP benchmark's ``pretrained`` fingerprint)."""
+    from utrbert.motifs.meme import database_identity
+    from utrbert.runs.benchmark import settings_fingerprint
+
+    return {"motif": {**settings.as_dict(), "database": database_identity(database)},
+            "model": settings_fingerprint(bench_settings, "pretrained")}
+
+
+def motif_store(results_dir: str | os.PathLike[str]) -> ItemStore:
+    """The per-set motif results: ``<results_dir>/<set>.json``."""
+    return ItemStore(results_dir, "motif set")
 
 
 def motif_item_path(results_dir: str | os.PathLike[str], set_name: str) -> Path:
-    return Path(results_dir) / f"{set_name}.json"
+    return motif_store(results_dir).path(set_name)
+
+
+def migrate_motif_database_field(
+    results_dir: str | os.PathLike[str], old_database: str, database: Sequence[Pwm], dry_run: bool = False
+) -> list[str]:
+    """Rewrite motif items that name their database by path (the format before content fingerprints) to name it
+    by content; return the keys rewritten.
+
+    An item is migrated when its recorded fingerprint is the digest of its recorded settings (the file is intact)
+    and its ``settings.motif.database`` is the string ``old_database`` (the path, relative to the data directory,
+    that the run read ``database`` from). Its ``database`` field becomes
+    :func:`~utrbert.motifs.meme.database_identity` of ``database`` and its fingerprint the digest of the new
+    settings; nothing else changes. Items already migrated are left alone; any other item is an error.
+    """
+    from utrbert.motifs.meme import database_identity
+
+    store = motif_store(results_dir)
+    identity = database_identity(database)
+    changed = []
+    for key in store.keys("*.json"):
+        record = store.load(key)
+        recorded = record.get("settings", {}).get("motif", {}).get("database")
+        if recorded == identity:
+            continue
+        if settings_digest(record["settings"]) != record["fingerprint"]:
+            raise ValueError(f"{store.path(key)}: its fingerprint is not the digest of its settings; not migrating it")
+        if recorded != old_database:
+            raise ValueError(f"{store.path(key)}: database {recorded!r}, not {old_database!r}; not migrating it")
+        settings = {**record["settings"], "motif": {**record["settings"]["motif"], "database": identity}}
+        if not dry_run:
+            store.write(key, {**record, "settings": settings, "fingerprint": settings_digest(settings),
+                              "database": old_database})
+        changed.append(key)
+    return changed
 
 
 def pwm_from_record(entry: Mapping[str, Any]) -> Pwm:
@@ -112,8 +164,8 @@ def _saved_attention(
     settings: MotifRunSettings, positives: Sequence[Any],
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """The RBP benchmark's attention of this set's test positives, if it fits these settings exactly."""
-    from utrbert.chapters.rbp_binding import attention_path, settings_fingerprint
     from utrbert.interpret.score_files import provenance_path, read_scores
+    from utrbert.runs.benchmark import attention_path, settings_fingerprint
 
     if benchmark_results_dir is None or settings.max_positives is not None:  # the file covers all test positives
         return None
@@ -150,17 +202,18 @@ def run_motif_item(
     """Attention -> motifs -> TOMTOM for one set; write and return its JSON (reused when fingerprints match).
 
     The attention comes from the RBP benchmark's attention file
-    (:func:`~utrbert.chapters.rbp_binding.attention_path` of ``benchmark_results_dir``) when it matches (same fine-tuning fingerprint, layers and positives), else from the saved or re-fine-tuned classifier.
+    (:func:`~utrbert.runs.benchmark.attention_path` of ``benchmark_results_dir``) when it matches (same fine-tuning fingerprint, layers and positives), else from the saved or re-fine-tuned classifier.
     """
+    from utrbert.chapters.rbp_binding import load_set_splits
     from utrbert.models.finetuning import stratified_subsample
     from utrbert.motifs.report import find_and_match_motifs
+    from utrbert.runs.builtin_methods import positive_attention
     from utrbert.runs.provenance import environment
-    from utrbert.chapters.rbp_binding import _existing, load_set_splits, positive_attention, settings_fingerprint
 
-    fields = {"motif": settings.as_dict(), "model": settings_fingerprint(bench_settings, "pretrained")}
-    fingerprint = _fingerprint(fields)
-    path = motif_item_path(results_dir, set_name)
-    existing = _existing(path, fingerprint)  # an item made with other settings is an error
+    fields = motif_fingerprint_fields(bench_settings, settings, database)
+    fingerprint = settings_digest(fields)
+    store = motif_store(results_dir)
+    existing = store.read(set_name, fingerprint)  # an item made with other settings is an error
     if existing is not None:
         return existing
     started = time.perf_counter()
@@ -175,7 +228,7 @@ def run_motif_item(
         scores, attention_info = saved
         model_source = "attention saved by the RBP benchmark"
     else:
-        from utrbert.chapters.rbp_binding import pretrained_classifier
+        from utrbert.runs.builtin_methods import pretrained_classifier
 
         model, tokenizer, source = pretrained_classifier(splits, bench_settings, artifacts_dir)
         model_source = "saved by the RBP benchmark" if source.startswith("saved") else "fine-tuned by the motif run"
@@ -218,14 +271,12 @@ def run_motif_item(
         "motifs": motifs,
         "fingerprint": fingerprint,
         "settings": fields,
+        "database": settings.database,
         "seconds": time.perf_counter() - started,
         "run_label": run_label,
         "environment": environment(bench_settings.finetune.device),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    record = store.write(set_name, record)
     logger.info("%s: %d motifs, %d matched, own RBP %s (%.0f s)", set_name, record["n_motifs"], record["n_matched"],
                 "recovered" if record["own_rbp_recovered"] else "not recovered", record["seconds"])
     return record
@@ -249,10 +300,11 @@ def run_motif_sets(
     sets whose RBP benchmark item is finished (in ``benchmark_results_dir``; the benchmark will not fine-tune
     them again), then the rest, each group in ``set_names`` order. Returns the records of every finished set.
     """
-    from utrbert.chapters.rbp_binding import attention_path, fine_tuned_model_path, item_path
+    from utrbert.runs.benchmark import attention_path, fine_tuned_model_path, item_path
 
-    done = {name: json.loads(motif_item_path(results_dir, name).read_text(encoding="utf-8"))
-            for name in set_names if motif_item_path(results_dir, name).is_file()}
+    store, fingerprint = motif_store(results_dir), settings_digest(motif_fingerprint_fields(bench_settings, settings, database))
+    found = {name: store.read(name, fingerprint) for name in set_names}  # other settings: an error, before any work
+    done = {name: record for name, record in found.items() if record is not None}
 
     def rank(name: str) -> tuple[bool, bool]:
         saved = (artifacts_dir is not None and (fine_tuned_model_path(artifacts_dir, name, "pretrained") / "model_card.json").is_file()) or (

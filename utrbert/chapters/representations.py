@@ -1,4 +1,4 @@
-"""The paper's k-mer size study (Fig. 6a, Supplementary Fig. 5): one model pretrained per k with identical
+"""Chapter 07 (``notebooks/07_representations.ipynb``): the paper's k-mer size study (Fig. 6a, Supplementary Fig. 5): one model pretrained per k with identical
 settings, then, on a fixed panel of RBP-31 sets, a linear probe of its frozen encoder, fine-tuning from it,
 and the same architecture fine-tuned from scratch.
 
@@ -16,15 +16,14 @@ One k is one resumable unit (:func:`run_kmer_size_item`):
 3. a UMAP of the frozen last-layer ``[CLS]`` vectors of the first panel set's test records (the paper's
    Fig. 6b), stored as coordinates so the chapter needs no checkpoint to draw it.
 
-The unit's JSON (``<results_dir>/k<k>.json``) is written when it finishes and read back when its settings
-fingerprint matches; a file with other settings is an error, never silently mixed in. Only the checkpoint
+The unit's JSON (``<results_dir>/k<k>.json``, an item of :class:`utrbert.runs.store.ItemStore`) is written when it
+finishes and read back when its settings fingerprint matches; a file with other settings is an error, never
+silently mixed in. Only the checkpoint
 (under ``artifacts_dir``) is large, and it is not needed once the JSON exists.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import time
@@ -38,8 +37,9 @@ import pandas as pd
 
 from utrbert.models.finetuning import FinetuneConfig, binary_labels
 from utrbert.data.records import SequenceRecord
+from utrbert.runs.store import ItemStore, settings_digest
 
-__all__ = ["KmerSizeSettings", "kmer_size_item_path", "run_kmer_size_item", "run_kmer_size_study",
+__all__ = ["KmerSizeSettings", "kmer_size_store", "kmer_size_item_path", "run_kmer_size_item", "run_kmer_size_study",
            "kmer_size_table", "kmer_size_summary", "first_step_reaching"]
 
 logger = logging.getLogger(__name__)
@@ -83,19 +83,23 @@ class KmerSizeSettings:
         return {"k": k, **fields}
 
     def fingerprint(self, k: int) -> str:
-        """A short digest of :meth:`fingerprint_fields`.
+        """A short digest of :meth:`fingerprint_fields` (:func:`utrbert.runs.store.settings_digest`).
 
         >>> s = KmerSizeSettings(panel=("a",))
         >>> s.fingerprint(3) == s.fingerprint(4), s.fingerprint(3) == KmerSizeSettings(panel=("a",)).fingerprint(3)
         (False, True)
         """
-        text = json.dumps(self.fingerprint_fields(k), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        return settings_digest(self.fingerprint_fields(k))
+
+
+def kmer_size_store(results_dir: str | os.PathLike[str]) -> ItemStore:
+    """The k-mer size study's items: ``<results_dir>/k<k>.json``."""
+    return ItemStore(results_dir, "k-mer size item")
 
 
 def kmer_size_item_path(results_dir: str | os.PathLike[str], k: int) -> Path:
     """``<results_dir>/k<k>.json``."""
-    return Path(results_dir) / f"k{k}.json"
+    return kmer_size_store(results_dir).path(f"k{k}")
 
 
 def _initial_model(k: int, settings: KmerSizeSettings) -> Any:
@@ -174,7 +178,9 @@ def run_kmer_size_item(
     from utrbert.interpret.embedding_maps import umap_2d
     from utrbert.models.model import export_checkpoint
     from utrbert.runs.provenance import environment
-    from utrbert.chapters.rbp_binding import BenchmarkSettings, fine_tune_item, load_set_splits
+    from utrbert.chapters.rbp_binding import load_set_splits
+    from utrbert.runs.benchmark import BenchmarkSettings
+    from utrbert.runs.builtin_methods import fine_tune_item
 
     started = time.perf_counter()
     out = Path(artifacts_dir) / f"k{k}"
@@ -220,13 +226,7 @@ def run_kmer_size_item(
         "run_label": run_label,
         "environment": environment(settings.finetune.device),
     }
-    path = kmer_size_item_path(results_dir, k)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    text = json.dumps(record, indent=1, sort_keys=True, default=str, allow_nan=False) + "\n"
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return json.loads(text)  # exactly what a later run reads back
+    return kmer_size_store(results_dir).write(f"k{k}", record)  # exactly what a later run reads back
 
 
 def run_kmer_size_study(
@@ -244,10 +244,10 @@ def run_kmer_size_study(
     Returns the records of every finished k, in ``ks`` order.
     """
     from utrbert.tokens.kmers import check_k
-    from utrbert.chapters.rbp_binding import _existing  # the resumable benchmarks' reader: corrupt or foreign files are errors
 
     ks = [check_k(k) for k in ks]
-    done = {k: record for k in ks if (record := _existing(kmer_size_item_path(results_dir, k), settings.fingerprint(k)))}
+    store = kmer_size_store(results_dir)  # corrupt files and other settings are errors
+    done = {k: record for k in ks if (record := store.read(f"k{k}", settings.fingerprint(k)))}
     started, computed = time.perf_counter(), 0
     for k in ks:
         if k in done:

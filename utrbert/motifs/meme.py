@@ -18,12 +18,13 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from utrbert.motifs.pwm import RNA_ALPHABET, Pwm
 
-__all__ = ["MemeFormatError", "read_meme", "write_meme", "rbp_of"]
+__all__ = ["MemeFormatError", "read_meme", "write_meme", "rbp_of", "database_identity"]
 
 _MATRIX = re.compile(r"letter-probability matrix:(?P<fields>.*)$")
 _FIELD = re.compile(r"(\w+)\s*=\s*(\S+)")
@@ -145,3 +146,24 @@ def rbp_of(motif: Pwm) -> str:
     'HNRNPH2'
     """
     return motif.alt_name.split(":", 1)[0].strip() if motif.alt_name else ""
+
+
+def database_identity(motifs: Sequence[Pwm]) -> dict[str, Any]:
+    """A motif database by content, for a run's settings: how many motifs and a SHA-256 of their names,
+    alternative names and matrices (rounded to 6 decimals), in order. A copy at another path is the same
+    database; an edited or filtered one is not.
+
+    >>> from utrbert.motifs.pwm import iupac_pwm
+    >>> a = database_identity([iupac_pwm("UGUAHAUA", name="PUM")])
+    >>> a["motifs"], a == database_identity([iupac_pwm("UGUAHAUA", name="PUM")]), a == database_identity([])
+    (1, True, False)
+    """
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    for motif in motifs:
+        entry = [motif.name, motif.alt_name, np.round(np.asarray(motif.matrix, dtype=np.float64), 6).tolist()]
+        digest.update(json.dumps(entry).encode("utf-8"))
+    return {"motifs": len(motifs), "sha256": digest.hexdigest()}
+

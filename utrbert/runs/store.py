@@ -1,0 +1,173 @@
+"""The resumable item store every benchmark-style run writes to: one JSON file per finished item.
+
+A long run (31 RBP sets x 4 methods, the m6A cell lines, the motif sets, one k of the k-mer size study) is cut
+into *items*. Each item is written when it finishes and read back, not recomputed, when a later run (another
+session, another machine) asks for it with the same settings. The rules, the same for every run:
+
+* **fingerprint** -- an item records ``fingerprint``, a short digest (:func:`settings_digest`) of the settings
+  that determine its result (``settings``, recorded beside it). Files that a result depends on enter the
+  settings by content, not by path (:func:`file_identity`; checkpoints by
+  :func:`utrbert.models.model.checkpoint_identity`), so a moved file is the same input and an edited one is not;
+* **skip if present** -- :meth:`ItemStore.read` returns the stored item when its fingerprint is the one asked for;
+* **no mixing** -- an item stored with another fingerprint is an error (:class:`MixedSettingsError`) naming the
+  file and both fingerprints, never silently reused and never silently replaced: use another folder, delete the
+  item, or adopt new results explicitly (:mod:`utrbert.runs.adoption`);
+* **atomic writes** -- :func:`atomic_write_json` writes a temporary file in the same folder, flushes it to disk
+  and renames it over the target (``os.replace``), so an interrupted run never leaves half an item.
+
+Item keys are paths relative to the store's folder without ``.json``: ``23_PARCLIP_PUM2_hg19/pretrained``
+(RBP-31), ``A549/cnn`` (m6A), ``23_PARCLIP_PUM2_hg19`` (motifs), ``k3`` (k-mer size study).
+
+>>> settings_digest({"max_train": 3000, "seed": 0}) == settings_digest({"seed": 0, "max_train": 3000})
+True
+>>> len(settings_digest({"seed": 0}))
+16
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MixedSettingsError", "settings_digest", "file_identity", "atomic_write_json", "ItemStore"]
+
+logger = logging.getLogger(__name__)
+
+
+class MixedSettingsError(ValueError):
+    """A stored item was computed with other settings than the run asking for it."""
+
+
+def settings_digest(fields: Mapping[str, Any]) -> str:
+    """Short SHA-256 digest of JSON-serialisable settings (keys sorted; other values by ``str``).
+
+    The format every committed item under ``results/`` was written with; do not change it without a migration.
+    """
+    text = json.dumps(fields, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def file_identity(path: str | os.PathLike[str]) -> dict[str, str]:
+    """A file as a settings field: its name and the MD5 of its content (not its location).
+
+    Raises:
+        FileNotFoundError: naming the file when it does not exist.
+    """
+    from utrbert.data.registry import file_digest
+
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no such file (a run's settings name it)")
+    return {"name": file.name, "md5": file_digest(file)}
+
+
+def atomic_write_json(path: str | os.PathLike[str], record: Mapping[str, Any]) -> str:
+    """Write ``record`` as indented JSON to ``path`` atomically; return the text written.
+
+    The text goes to a temporary file in the target's folder, is flushed and fsynced, then renamed over the
+    target with :func:`os.replace`. NaN and infinity are refused (strict JSON).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(record, indent=1, sort_keys=True, default=str, allow_nan=False) + "\n"
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return text
+
+
+class ItemStore:
+    """Finished items of one run, one JSON file each under ``root`` (see the module docstring).
+
+    Args:
+        root: The store's folder (created on the first write).
+        what: What an item is, for messages (``"RBP-31 item"``, ``"motif set"``).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], what: str = "item") -> None:
+        self.root = Path(root)
+        self.what = what
+
+    def __repr__(self) -> str:
+        return f"ItemStore({str(self.root)!r}, what={self.what!r})"
+
+    def path(self, key: str) -> Path:
+        """The file of item ``key``: ``<root>/<key>.json``."""
+        if not key or key.startswith("/") or ".." in Path(key).parts:
+            raise ValueError(f"item key must be a relative path inside the store, got {key!r}")
+        return self.root / f"{key}.json"
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        """The stored item ``key`` whatever its settings, or None when there is none.
+
+        Raises:
+            ValueError: naming the file when it is not valid JSON or has no fingerprint.
+        """
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: corrupt {self.what} file ({error}); delete it to recompute the item") from error
+        if not isinstance(record, dict) or "fingerprint" not in record:
+            raise ValueError(f"{path}: not a {self.what} (no 'fingerprint'); delete it or use another folder")
+        return record
+
+    def read(self, key: str, fingerprint: str) -> dict[str, Any] | None:
+        """The stored item ``key`` if it was computed with ``fingerprint``; None when there is none.
+
+        Raises:
+            MixedSettingsError: when the stored item has another fingerprint.
+        """
+        record = self.load(key)
+        if record is not None and record["fingerprint"] != fingerprint:
+            raise MixedSettingsError(
+                f"{self.path(key)} was computed with other settings (fingerprint {record['fingerprint']} != "
+                f"{fingerprint}); use another results directory, delete the old {self.what}, or adopt new results "
+                "explicitly (python -m utrbert adopt-checkpoint)"
+            )
+        return record
+
+    def write(self, key: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Store ``record`` (which must carry its ``fingerprint``) atomically; return it as a later read will."""
+        if "fingerprint" not in record:
+            raise ValueError(f"{self.what} {key!r} has no 'fingerprint'; the store cannot tell its settings")
+        return json.loads(atomic_write_json(self.path(key), record))
+
+    def get_or_compute(
+        self, key: str, fingerprint: str, compute: Callable[[], Mapping[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
+        """The stored item, or ``compute()`` stored now: ``(record, computed)``."""
+        found = self.read(key, fingerprint)
+        if found is not None:
+            return found, False
+        record = compute()
+        if record.get("fingerprint") != fingerprint:
+            raise ValueError(f"{self.what} {key!r}: computed with fingerprint {record.get('fingerprint')}, "
+                             f"asked for {fingerprint}")
+        return self.write(key, record), True
+
+    def keys(self, pattern: str = "**/*.json") -> Iterator[str]:
+        """Keys of the stored items whose file matches ``pattern`` (relative to ``root``), sorted."""
+        if not self.root.is_dir():
+            return iter(())
+        paths = sorted(p for p in self.root.glob(pattern) if p.is_file() and not p.name.startswith("."))
+        return (p.relative_to(self.root).with_suffix("").as_posix() for p in paths)
+
+    def remove(self, key: str) -> None:
+        """Delete item ``key`` (no error when it is absent)."""
+        self.path(key).unlink(missing_ok=True)
