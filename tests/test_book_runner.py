@@ -280,3 +280,77 @@ def test_copies_executed_before_hashes_compare_normalised_code(tmp_path: Path) -
     assert stale_reason(template, old_copy) is None
     _edit_body(template, RECORDER.replace("os.getcwd()", "'elsewhere'"))
     assert "code cell 2 differs" in stale_reason(template, old_copy)
+
+
+# ------------------------------------------------------------------------------ shared blocks, --set, needs
+
+
+def test_shared_blocks_expand_and_cannot_be_overridden(tmp_path: Path) -> None:
+    profile = {"profile": "p", "shared": {"ft": {"seed": 3}},
+               "notebooks": {"a": {"use": ["ft"], "out_file": "x"}, "b": {"use": "ft"}}}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(profile))
+    loaded = load_profile(tmp_path / "p.yaml")
+    assert loaded["notebooks"] == {"a": {"seed": 3, "out_file": "x"}, "b": {"seed": 3}}
+    profile["notebooks"]["a"]["seed"] = 4
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(profile))
+    with pytest.raises(ProfileError, match=r"notebooks\.a: \['seed'\] set both by shared block 'ft'"):
+        load_profile(tmp_path / "p.yaml")
+    profile["notebooks"]["a"] = {"use": ["nope"]}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(profile))
+    with pytest.raises(ProfileError, match="shared block 'nope'"):
+        load_profile(tmp_path / "p.yaml")
+
+
+def test_set_overrides_one_chapter_for_one_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = _repo(tmp_path, {"a": None, "b": None}, order=["a", "b"])
+    profile_file = tmp_path / "p.yaml"
+    profile_file.write_text(yaml.safe_dump(_profile(tmp_path, name="p", notebooks=_overrides(tmp_path, "a", "b"))))
+    base = ["-q", "book", "--profile", str(profile_file), "--out", str(tmp_path / "out"), "--repo-root", str(root)]
+    assert main([*base, "--set", "b.seed=11"]) == 0
+    assert json.loads((tmp_path / "a.json").read_text())["seed"] == 7  # the profile's
+    assert json.loads((tmp_path / "b.json").read_text())["seed"] == 11  # this run's
+    assert main([*base, "--set", "b.sede=1"]) == 1 and "['sede'] for b" in caplog.text
+    assert main([*base, "--set", "c.seed=1"]) == 1 and "not in _toc.yml" in caplog.text
+    assert main([*base, "--set", "seed=1"]) == 1 and "CHAPTER.PARAMETER=VALUE" in caplog.text
+
+
+def _needs(root: Path, stem: str, needs: dict) -> None:
+    path = root / "notebooks" / f"{stem}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["utrbert"] = {"needs": needs}
+    nbformat.write(nb, path)
+
+
+MAKER = RECORDER + "\npathlib.Path(made).mkdir(parents=True, exist_ok=True)\n"
+
+
+def test_a_missing_output_of_an_earlier_chapter_runs_it_an_existing_one_is_reused(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"maker": MAKER, "user": None}, order=["maker", "user"])
+    for stem, line in (("maker", "made = ''"), ("user", "checkpoint = ''")):
+        nb = nbformat.read(root / "notebooks" / f"{stem}.ipynb", as_version=4)
+        nb.cells[1].source += line + "\n"
+        nbformat.write(nb, root / "notebooks" / f"{stem}.ipynb")
+    _needs(root, "user", {"checkpoint": "maker.made"})
+    notebooks = _overrides(tmp_path, "maker", "user")
+    notebooks["maker"]["made"] = "@out/ckpt"
+    notebooks["user"]["checkpoint"] = "@out/ckpt"
+    profile = _profile(tmp_path, notebooks=notebooks)
+
+    run_chapters(profile, tmp_path / "out", only=["user"], repo_root=root)  # fresh folder: the maker runs first
+    assert (tmp_path / "log.txt").read_text().split() == ["maker", "user"]
+    run_chapters(profile, tmp_path / "out", only=["user"], repo_root=root)  # it exists now: reused
+    assert (tmp_path / "log.txt").read_text().split() == ["maker", "user", "user"]
+
+    notebooks["user"]["checkpoint"] = str(tmp_path / "elsewhere")  # nobody makes that: a clear error, nothing runs
+    with pytest.raises(BookError, match=r"user needs checkpoint = .*elsewhere \(made by chapter maker as made\)"):
+        run_chapters(_profile(tmp_path, notebooks=notebooks), tmp_path / "out2", only=["user"], repo_root=root)
+    assert (tmp_path / "log.txt").read_text().split() == ["maker", "user", "user"]
+
+
+def test_the_book_templates_declare_what_they_need_from_the_pretraining_chapter() -> None:
+    from utrbert.book.runner import chapter_needs
+
+    root = Path(__file__).resolve().parents[1]
+    for stem in ("03_rbp_binding", "04_motifs", "05_m6a", "07_representations"):
+        assert chapter_needs(root / "notebooks" / f"{stem}.ipynb") == {"pretrained_dir": ("02_pretraining", "export_dir")}
+    assert chapter_needs(root / "notebooks" / "06_localization.ipynb") == {"model_dir": ("02_pretraining", "export_dir")}

@@ -53,6 +53,10 @@ __all__ = [
     "declared_parameters",
     "resolve_parameters",
     "run_chapters",
+    "expand_shared",
+    "parse_setting",
+    "apply_settings",
+    "chapter_needs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -63,7 +67,7 @@ DEFAULT_CELL_TIMEOUT = 1800
 TOKENS = ("@demo", "@env", "@out", "@repo")
 """Special string values resolved by the runner (see the module docstring)."""
 
-PROFILE_KEYS = {"profile", "description", "defaults", "notebooks", "cell_timeout"}
+PROFILE_KEYS = {"profile", "description", "defaults", "shared", "notebooks", "cell_timeout"}
 """Top-level keys a profile file may have."""
 
 
@@ -187,14 +191,15 @@ def load_profile(name_or_path: str | os.PathLike[str], profiles_dir: str | os.Pa
         raise ProfileError(f"{path}: declares profile {name!r} but was loaded as {raw!r}")
     defaults = data.get("defaults") or {}
     notebooks = data.get("notebooks") or {}
-    if not isinstance(defaults, Mapping) or not isinstance(notebooks, Mapping):
-        raise ProfileError(f"{path}: 'defaults' and 'notebooks' must be mappings")
+    shared = data.get("shared") or {}
+    if not isinstance(defaults, Mapping) or not isinstance(notebooks, Mapping) or not isinstance(shared, Mapping):
+        raise ProfileError(f"{path}: 'defaults', 'shared' and 'notebooks' must be mappings")
     overrides = {}
     for stem, params in notebooks.items():
         params = params or {}
         if not isinstance(params, Mapping):
             raise ProfileError(f"{path}: notebooks.{stem} must be a mapping of parameter overrides")
-        overrides[str(stem)] = dict(params)
+        overrides[str(stem)] = expand_shared(dict(params), shared, f"{path}: notebooks.{stem}")
     if "profile" in defaults or any("profile" in p for p in overrides.values()):
         raise ProfileError(f"{path}: 'profile' is passed by the runner from the top-level key; do not set it")
     timeout = data.get("cell_timeout", DEFAULT_CELL_TIMEOUT)
@@ -208,6 +213,33 @@ def load_profile(name_or_path: str | os.PathLike[str], profiles_dir: str | os.Pa
         "cell_timeout": timeout,
         "path": str(path),
     }
+
+
+def expand_shared(params: Mapping[str, Any], shared: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A chapter's overrides with the ``shared`` blocks it names under ``use`` expanded in place.
+
+    A block is written once in a profile's ``shared`` mapping and used by every chapter that must agree on it
+    (the fine-tuning settings of the chapters that reuse each other's classifiers). A chapter may not set a
+    parameter that a block it uses also sets: the point of the block is that they cannot differ.
+
+    >>> expand_shared({"use": ["finetune"], "cnn_epochs": 8}, {"finetune": {"epochs": 4}}, "x")
+    {'epochs': 4, 'cnn_epochs': 8}
+    """
+    params = dict(params)
+    names = params.pop("use", [])
+    names = [names] if isinstance(names, str) else list(names)
+    out: dict[str, Any] = {}
+    for name in names:
+        block = shared.get(name)
+        if not isinstance(block, Mapping):
+            raise ProfileError(f"{where}: uses shared block {name!r}, which the profile does not define "
+                               f"(shared: {sorted(shared) or 'none'})")
+        clash = sorted((set(block) & set(out)) | (set(block) & set(params)))
+        if clash:
+            raise ProfileError(f"{where}: {clash} set both by shared block {name!r} and elsewhere; set them in one place")
+        out.update(block)
+    out.update(params)
+    return out
 
 
 # --------------------------------------------------------------------------------------------- parameters
@@ -373,6 +405,89 @@ def _record_provenance(
     nbformat.write(nb, output)
 
 
+def parse_setting(text: str) -> tuple[str, str, Any]:
+    """One ``--set`` argument, ``chapter.parameter=value`` (the value read as YAML), as a triple.
+
+    >>> parse_setting("03_rbp_binding.max_train=500"), parse_setting("05_m6a.analysis_sets=[A549]")
+    (('03_rbp_binding', 'max_train', 500), ('05_m6a', 'analysis_sets', ['A549']))
+    """
+    target, sep, value = text.partition("=")
+    stem, dot, name = target.strip().rpartition(".")
+    if not sep or not dot or not stem or not name.isidentifier():
+        raise ProfileError(f"--set {text!r}: expected CHAPTER.PARAMETER=VALUE, e.g. 03_rbp_binding.max_train=500")
+    return stem, name, yaml.safe_load(value) if value.strip() else None
+
+
+def apply_settings(profile: Mapping[str, Any], settings: Mapping[str, Mapping[str, Any]], stems: Sequence[str]) -> dict:
+    """A copy of ``profile`` with per-run ``settings`` (``{stem: {parameter: value}}``) over its overrides."""
+    unknown = sorted(set(settings) - set(stems))
+    if unknown:
+        raise ProfileError(f"--set names chapters not in _toc.yml: {unknown}; chapters are {list(stems)}")
+    notebooks = {stem: dict(values) for stem, values in profile["notebooks"].items()}
+    for stem, values in settings.items():
+        notebooks.setdefault(stem, {}).update(values)
+    return {**profile, "notebooks": notebooks}
+
+
+NEEDS_KEY = "needs"
+"""Key under a template's ``metadata.utrbert``: ``{parameter: "<stem>.<parameter>"}``, the chapter outputs it reads."""
+
+
+def chapter_needs(template: str | os.PathLike[str]) -> dict[str, tuple[str, str]]:
+    """What a chapter reads from other chapters: its parameter -> (producing chapter, that chapter's parameter).
+
+    Declared in the template's notebook metadata, e.g. ``"utrbert": {"needs": {"pretrained_dir":
+    "02_pretraining.export_dir"}}``: the path in ``pretrained_dir`` is what chapter 02 writes to ``export_dir``.
+    """
+    import nbformat
+
+    nb = nbformat.read(os.fspath(template), as_version=4)
+    needs = nb.metadata.get("utrbert", {}).get(NEEDS_KEY, {})
+    out = {}
+    for parameter, source in needs.items():
+        stem, dot, produced = str(source).partition(".")
+        if not dot or not stem or not produced:
+            raise BookError(f"{template}: metadata.utrbert.needs.{parameter} must be '<chapter>.<parameter>', got {source!r}")
+        out[parameter] = (stem, produced)
+    return out
+
+
+def _with_dependencies(
+    selected: list[str], stems: list[str], root: Path, template_of: Any, params_of: Any
+) -> list[str]:
+    """``selected`` plus the chapters whose missing outputs a selected chapter needs, in toc order."""
+    chosen = set(selected)
+    pending = list(selected)
+    while pending:
+        stem = pending.pop(0)
+        for parameter, (producer, produced) in chapter_needs(template_of(stem)).items():
+            value = params_of(stem).get(parameter)
+            if value is None:
+                continue
+            if producer not in stems:
+                raise BookError(f"{stem}: needs {parameter} from chapter {producer!r}, which is not in _toc.yml")
+            path = (root / str(value)).resolve()
+            made = params_of(producer).get(produced)
+            same = made is not None and (root / str(made)).resolve() == path
+            runs_before = producer in chosen and stems.index(producer) < stems.index(stem)
+            if same and runs_before:
+                continue
+            if path.exists():
+                logger.info("%s: reusing %s = %s (made by %s)", stem, parameter, value, producer)
+                continue
+            if same and stems.index(producer) < stems.index(stem):
+                logger.info("%s: %s = %s does not exist; running %s first, which writes it", stem, parameter, value, producer)
+                chosen.add(producer)
+                pending.append(producer)
+                continue
+            raise BookError(
+                f"chapter {stem} needs {parameter} = {value} (made by chapter {producer} as {produced}), which does "
+                f"not exist, and {producer} would write {made!r} instead: run {producer} with {produced}={value}, "
+                f"or point {stem} at an existing one (--set {stem}.{parameter}=PATH)"
+            )
+    return [s for s in stems if s in chosen]
+
+
 def _select(stems: list[str], only: Sequence[str] | None) -> list[str]:
     """Keep the chapters named in ``only`` (in toc order); reject names not in the toc."""
     if not only:
@@ -389,16 +504,23 @@ def run_chapters(
     only: Sequence[str] | None = None,
     repo_root: str | os.PathLike[str] | None = None,
     *,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
     progress_bar: bool = False,
 ) -> list[Path]:
     """Execute the chapter templates in ``_toc.yml`` order and write executed copies to ``output_dir``.
 
+    A chapter that needs another chapter's output (:func:`chapter_needs`, e.g. chapter 03 needs chapter 02's
+    checkpoint) reuses it when it exists; when it does not and the other chapter would write it there, that
+    chapter is run first (in toc order); otherwise nothing runs and the error says what is missing.
+
     Args:
         profile: A profile name, a path to a profile file, or a dict from :func:`load_profile`.
         output_dir: Where ``<stem>.ipynb`` copies go: ``book/`` for real profiles, a scratch folder for smoke.
-        only: Chapter stems to run (default: all); they still run in toc order.
+        only: Chapter stems to run (default: all, plus chapters whose missing outputs they need); toc order.
         repo_root: The repository root (default: found from the working directory). Notebooks are read from
             ``<repo_root>/notebooks`` and executed with ``repo_root`` as working directory.
+        settings: Per-run parameter values on top of the profile, ``{stem: {parameter: value}}`` (the CLI's
+            ``--set stem.parameter=value``); checked like profile overrides.
         progress_bar: Show papermill's per-cell progress bar.
 
     Returns:
@@ -423,20 +545,29 @@ def run_chapters(
     if stray:
         raise ProfileError(f"profile {prof['profile']!r} has overrides for chapters not in _toc.yml: {stray}")
 
-    selected = _select(stems, only)
+    prof = apply_settings(prof, settings or {}, stems)
     declared: dict[str, list[str]] = {}
-    for stem in selected:
+
+    def template_of(stem: str) -> Path:
         template = root / "notebooks" / f"{stem}.ipynb"
         if not template.is_file():
             raise BookError(f"chapter {stem!r} is listed in _toc.yml but its template {template} is missing")
-        declared[stem] = declared_parameters(template)
+        return template
 
     out.mkdir(parents=True, exist_ok=True)
     demo = _DemoData(out / "demo_data")
-    params = {  # every chapter's parameters are checked before any runs, not halfway through the book
-        stem: resolve_parameters(prof, stem, declared[stem], repo_root=root, output_dir=out, demo=demo)
-        for stem in selected
-    }
+    params: dict[str, dict[str, Any]] = {}
+
+    def params_of(stem: str) -> dict[str, Any]:
+        if stem not in params:
+            declared[stem] = declared_parameters(template_of(stem))
+            params[stem] = resolve_parameters(prof, stem, declared[stem], repo_root=root, output_dir=out, demo=demo)
+        return params[stem]
+
+    selected = _select(stems, only)
+    for stem in selected:  # every chapter's parameters are checked before any runs, not halfway through the book
+        params_of(stem)
+    selected = _with_dependencies(selected, stems, root, template_of, params_of)
     written: list[Path] = []
     for stem in selected:
         template, output = root / "notebooks" / f"{stem}.ipynb", out / f"{stem}.ipynb"

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from utrbert.book.runner import BookError, run_chapters
+from utrbert.book.runner import BookError, parse_setting, run_chapters
 
 __all__ = ["register"]
 
@@ -23,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--profile", required=True, help="profile name (profiles/<name>.yaml) or path to a YAML file")
     parser.add_argument("--out", required=True, type=Path, help="output folder, e.g. book or scratch/smoke")
     parser.add_argument("--only", action="append", metavar="STEM", help="run only this chapter (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="CHAPTER.PARAM=VALUE", dest="settings",
+                        help="a parameter value for this run, over the profile (value read as YAML; repeatable)")
     parser.add_argument("--repo-root", type=Path, default=None, help="repository root (default: found from cwd)")
     parser.set_defaults(func=_cli)
 
@@ -30,7 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _cli(args: argparse.Namespace) -> int:
     """Run :func:`run_chapters` from parsed arguments; report errors without a traceback."""
     try:
-        written = run_chapters(args.profile, args.out, only=args.only, repo_root=args.repo_root)
+        settings: dict[str, dict[str, object]] = {}
+        for text in args.settings:
+            stem, name, value = parse_setting(text)
+            settings.setdefault(stem, {})[name] = value
+        written = run_chapters(args.profile, args.out, only=args.only, repo_root=args.repo_root, settings=settings)
     except BookError as exc:
         logger.error("%s", exc)
         return 1
