@@ -81,3 +81,42 @@ def test_the_import_scanner_sees_function_level_and_relative_imports(tmp_path: P
     probe.write_text("import json\n\ndef f():\n    from ..cli.book import register\n    import utrbert.chapters.m6a\n")
     found = _imports(probe, "utrbert.runs.store")
     assert {"utrbert.cli.book", "utrbert.cli.book.register", "utrbert.chapters.m6a", "json"} <= found
+
+
+def _module_file_exists(name: str) -> bool:
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _sources() -> list[tuple[str, str]]:
+    """(where, code) of every Python file and notebook code cell of the repository."""
+    import json
+
+    root = PACKAGE.parent
+    out = [(str(p.relative_to(root)), p.read_text(encoding="utf-8"))
+           for folder in ("utrbert", "tests", "benchmarks") for p in sorted((root / folder).rglob("*.py"))]
+    for notebook in sorted([*(root / "notebooks").glob("*.ipynb"), *(root / "book").glob("*.ipynb")]):
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        out += [(f"{notebook.relative_to(root)} cell {i}", "".join(c["source"])) for i, c in enumerate(cells)
+                if c["cell_type"] == "code"]
+    return out
+
+
+def test_every_utrbert_import_names_a_module_of_this_tree() -> None:
+    """An import of a moved module must fail here, not be served by another checkout's editable install."""
+    missing = []
+    for where, source in _sources():
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue  # IPython syntax in a cell
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+                if node.module == "utrbert":  # `from utrbert import x`: x must be a subpackage or a lazy name
+                    import utrbert
+
+                    names += [f"utrbert.{a.name}" for a in node.names if a.name not in utrbert.__all__]
+            missing += [f"{where}: {n}" for n in names if n.split(".")[0] == "utrbert" and not _module_file_exists(n)]
+    assert not missing, f"imports of modules that do not exist in utrbert/: {missing}"

@@ -12,7 +12,7 @@ from types import MappingProxyType
 
 import pytest
 
-from utrbert import registry
+from utrbert.data import registry
 from utrbert.data.registry import (
     DATA_DIR_ENV,
     DATASETS,
