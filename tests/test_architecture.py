@@ -94,7 +94,7 @@ def _sources() -> list[tuple[str, str]]:
 
     root = PACKAGE.parent
     out = [(str(p.relative_to(root)), p.read_text(encoding="utf-8"))
-           for folder in ("utrbert", "tests", "benchmarks") for p in sorted((root / folder).rglob("*.py"))]
+           for folder in ("utrbert", "tests", "benchmarks", "scripts") for p in sorted((root / folder).rglob("*.py"))]
     for notebook in sorted([*(root / "notebooks").glob("*.ipynb"), *(root / "book").glob("*.ipynb")]):
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
         out += [(f"{notebook.relative_to(root)} cell {i}", "".join(c["source"])) for i, c in enumerate(cells)
