@@ -396,7 +396,7 @@ def _with_mfu(row: dict[str, Any], seq: int, plan: Plan) -> dict[str, Any]:
         "peak_flops": peak,
         "peak_source": "utrbert.models.pretraining.PEAK_FLOPS (dense bf16/fp32 tensor-core peak of the data sheet)",
     }
-    for key in ("ours_tokens_per_s", "hf_trainer_tokens_per_s"):
+    for key in [key for key in row if key.endswith("tokens_per_s")]:  # ours (each variant) and the HF Trainer
         value = row.get(key)
         estimate[key.replace("tokens_per_s", "mfu")] = (
             value * flops / peak if isinstance(value, (int, float)) and peak else None

@@ -78,3 +78,35 @@ def test_bad_corpus_is_refused_with_the_record_named(tmp_path: Path, caplog) -> 
     duplicate.write_text(">a\nACGUACGUACGU\n>a\nACGUACGU\n", encoding="utf-8")
     assert main(_args(duplicate, tmp_path / "run2", "--steps", "2")) == 2
     assert "record 'a': duplicate id" in caplog.text
+
+
+def test_a_saved_run_state_continues_in_another_folder_to_the_same_weights(tmp_path: Path) -> None:
+    from utrbert.models.pretraining_recipe import restore_run_state, save_run_state
+
+    records = fasta_utr_records([_fasta(tmp_path / "utrs.fa")])
+    recipe = PretrainingRecipe(size="tiny", batch_size=8, precision="fp32", checkpoint_every=3)
+    straight = run_pretraining(records, tmp_path / "straight", recipe, steps=8, progress=False)
+    # session 1: stopped after its first checkpoint; its state is saved (committed) and the machine is gone
+    first = run_pretraining(records, tmp_path / "session1", recipe, steps=8, max_minutes=1e-9, progress=False)
+    assert not first["finished"]
+    saved = save_run_state(tmp_path / "session1", tmp_path / "state")
+    assert saved.name == "checkpoint-1"
+    assert {"checkpoint-1", "run.json"} <= {p.name for p in (tmp_path / "state").iterdir()}
+    # session 2, elsewhere: restore, continue
+    assert restore_run_state(tmp_path / "state", tmp_path / "session2").name == "checkpoint-1"
+    assert restore_run_state(tmp_path / "state", tmp_path / "session2") is None  # already there
+    second = run_pretraining(records, tmp_path / "session2", recipe, steps=8, progress=False)
+    assert second["finished"] and second["steps_done"] == straight["steps_done"] == 8
+    a = load_model(latest_checkpoint(tmp_path / "straight"))[0].state_dict()
+    b = load_model(latest_checkpoint(tmp_path / "session2"))[0].state_dict()
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    # a state of another run is refused
+    other = PretrainingRecipe(size="tiny", batch_size=8, precision="fp32", checkpoint_every=3, seed=5)
+    run_pretraining(records, tmp_path / "other", other, steps=8, max_minutes=1e-9, progress=False)
+    save_run_state(tmp_path / "other", tmp_path / "other-state")
+    (tmp_path / "session3").mkdir()
+    import shutil
+
+    shutil.copy2(tmp_path / "state" / "run.json", tmp_path / "session3" / "run.json")
+    with pytest.raises(ValueError, match="recipe.seed"):
+        restore_run_state(tmp_path / "other-state", tmp_path / "session3")

@@ -33,6 +33,8 @@ __all__ = [
     "steps_for_tokens",
     "run_pretraining",
     "export_run_checkpoint",
+    "save_run_state",
+    "restore_run_state",
 ]
 
 logger = logging.getLogger(__name__)
@@ -143,13 +145,17 @@ def _flat(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+_DESCRIPTIVE = ("started", "init_from", "corpus.name")
+"""Plan entries that describe a run without defining it (the initial checkpoint counts by its content)."""
+
+
 def _check_run_file(run_dir: Path, plan: dict[str, Any]) -> None:
     """Write ``run.json`` on the first call; on later calls refuse a plan that differs from it."""
     path = run_dir / RUN_FILE
     if path.is_file():
         before = _flat(json.loads(path.read_text(encoding="utf-8")))
         now = _flat(json.loads(json.dumps(plan, default=str)))
-        keys = sorted(key for key in set(before) | set(now) if not key.startswith("started"))
+        keys = sorted(key for key in set(before) | set(now) if not key.startswith(_DESCRIPTIVE))
         differences = [f"{key}: {before.get(key)!r} then, {now.get(key)!r} now" for key in keys
                        if before.get(key) != now.get(key)]  # fmt: skip
         if differences:
@@ -282,3 +288,66 @@ def export_run_checkpoint(
         **card,
     }
     return export_checkpoint(model, tokenizer, export_dir, full)
+
+
+def save_run_state(run_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str]) -> Path | None:
+    """Copy what a run needs to continue elsewhere (``run.json``, the log, its latest complete checkpoint) into
+    ``state_dir``, replacing what was there (written beside it, then renamed); None when the run has no checkpoint.
+
+    The state is small enough to commit (the ``small`` model: about 41 MB, fp32 weights and AdamW moments), so a
+    long run can continue in a later session or on another machine: :func:`restore_run_state`.
+    """
+    import shutil
+
+    from .pretraining import latest_checkpoint
+
+    run, state = Path(run_dir), Path(state_dir)
+    checkpoint = latest_checkpoint(run)
+    if checkpoint is None:
+        return None
+    tmp = state.with_name(f".{state.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copytree(checkpoint, tmp / checkpoint.name)
+    for name in (RUN_FILE, "train_log.jsonl"):
+        if (run / name).is_file():
+            shutil.copy2(run / name, tmp / name)
+    old = state.with_name(f".{state.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if state.exists():
+        state.rename(old)
+    tmp.rename(state)
+    shutil.rmtree(old, ignore_errors=True)
+    logger.info("saved the run state of %s (%s) to %s", run, checkpoint.name, state)
+    return state / checkpoint.name
+
+
+def restore_run_state(state_dir: str | os.PathLike[str], run_dir: str | os.PathLike[str]) -> Path | None:
+    """Put a saved run state (:func:`save_run_state`) into ``run_dir`` when it is ahead of the run there.
+
+    Returns the restored checkpoint, or None when there is no state or ``run_dir`` is already at or past it. A
+    state of another run (its ``run.json`` differs from the one in ``run_dir``) is refused.
+    """
+    import shutil
+
+    from .pretraining import latest_checkpoint
+
+    state, run = Path(state_dir), Path(run_dir)
+    saved = latest_checkpoint(state) if state.is_dir() else None
+    if saved is None:
+        return None
+    here = latest_checkpoint(run)
+    if here is not None and int(here.name.split("-")[1]) >= int(saved.name.split("-")[1]):
+        return None
+    if (run / RUN_FILE).is_file():
+        _check_run_file(run, json.loads((state / RUN_FILE).read_text(encoding="utf-8")))
+    run.mkdir(parents=True, exist_ok=True)
+    for name in (RUN_FILE, "train_log.jsonl"):
+        if (state / name).is_file():
+            shutil.copy2(state / name, run / name)
+    target = run / saved.name
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(saved, run / f".tmp-{saved.name}")
+    (run / f".tmp-{saved.name}").rename(target)
+    logger.info("restored %s from %s", target, state)
+    return target
