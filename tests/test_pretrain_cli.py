@@ -97,6 +97,9 @@ def test_a_saved_run_state_continues_in_another_folder_to_the_same_weights(tmp_p
     assert restore_run_state(tmp_path / "state", tmp_path / "session2") is None  # already there
     second = run_pretraining(records, tmp_path / "session2", recipe, steps=8, progress=False)
     assert second["finished"] and second["steps_done"] == straight["steps_done"] == 8
+    # the plan keeps the first execution's start and lists which execution trained which steps
+    assert second["plan"]["started"]["date"] == first["plan"]["started"]["date"]
+    assert [(e["from_step"], e["to_step"]) for e in second["plan"]["executions"]] == [(0, 1), (1, 8)]
     a = load_model(latest_checkpoint(tmp_path / "straight"))[0].state_dict()
     b = load_model(latest_checkpoint(tmp_path / "session2"))[0].state_dict()
     assert all(torch.equal(a[name], b[name]) for name in a)

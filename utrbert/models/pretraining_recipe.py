@@ -145,7 +145,7 @@ def _flat(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-_DESCRIPTIVE = ("started", "init_from", "corpus.name")
+_DESCRIPTIVE = ("started", "init_from", "corpus.name", "executions")
 """Plan entries that describe a run without defining it (the initial checkpoint counts by its content)."""
 
 
@@ -249,14 +249,32 @@ def run_pretraining(
     done = result.extra["steps_done"]
     finished = not result.extra["stopped_early"]
     logged = int(sum(r["tokens"] for r in result.log))  # every step is logged by the end of the schedule
+    execution = {**plan["started"], "from_step": result.resumed_from, "to_step": done}
+    saved = _record_execution(out, execution)
     return {
-        "plan": plan,
+        "plan": saved,
         "steps_done": done,
         "finished": finished,
         "tokens_seen": start_tokens + (logged if finished else round(per_step * done)),
         "final_checkpoint": None if result.final_checkpoint is None else str(result.final_checkpoint),
         "log": result.log,
     }
+
+
+def _record_execution(run_dir: Path, execution: dict[str, Any]) -> dict[str, Any]:
+    """Append one execution (date, device, commit, steps from and to) to ``run.json``; return the whole plan.
+
+    ``started`` stays the first execution's, so the plan says when and from which commit the run began and
+    ``executions`` which execution trained which steps.
+    """
+    path = run_dir / RUN_FILE
+    plan = json.loads(path.read_text(encoding="utf-8"))
+    if execution["to_step"] > execution["from_step"]:
+        plan.setdefault("executions", []).append(execution)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(plan, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    return plan
 
 
 def export_run_checkpoint(
