@@ -50,6 +50,23 @@ def test_other_settings_into_the_same_run_are_refused(tmp_path: Path, caplog) ->
     assert "recipe.seed: 0 then, 3 now" in caplog.text
 
 
+def test_a_run_may_change_device_between_executions(tmp_path: Path) -> None:
+    """The device describes an execution, not the run: a plan that differs only in it continues the run."""
+    records = fasta_utr_records([_fasta(tmp_path / "utrs.fa")])
+    recipe = PretrainingRecipe(size="tiny", batch_size=8, precision="fp32", checkpoint_every=100)
+    first = run_pretraining(records, tmp_path / "run", recipe, steps=4, max_minutes=1e-9, progress=False)
+    assert first["steps_done"] == 1 and not first["finished"]
+    plan = json.loads((tmp_path / "run" / "run.json").read_text())
+    plan["recipe"]["device"] = "cuda"  # as if the first execution had run on a GPU
+    (tmp_path / "run" / "run.json").write_text(json.dumps(plan))
+    second = run_pretraining(records, tmp_path / "run", recipe, steps=4, progress=False)
+    assert second["finished"] and second["steps_done"] == 4
+    assert [(e["from_step"], e["to_step"]) for e in second["plan"]["executions"]] == [(0, 1), (1, 4)]
+    with pytest.raises(ValueError, match="recipe.peak_lr"):
+        run_pretraining(records, tmp_path / "run", PretrainingRecipe(size="tiny", batch_size=8, precision="fp32",
+                                                                     peak_lr=1e-3), steps=4, progress=False)
+
+
 def test_continuing_from_a_checkpoint_counts_its_tokens_and_keeps_ladder_steps(tmp_path: Path) -> None:
     records = fasta_utr_records([_fasta(tmp_path / "utrs.fa")])
     recipe = PretrainingRecipe(size="tiny", batch_size=8, precision="fp32", checkpoint_every=100)

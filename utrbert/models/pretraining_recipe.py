@@ -145,8 +145,10 @@ def _flat(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-_DESCRIPTIVE = ("started", "init_from", "corpus.name", "executions")
-"""Plan entries that describe a run without defining it (the initial checkpoint counts by its content)."""
+_DESCRIPTIVE = ("started", "init_from", "corpus.name", "executions", "recipe.device")
+"""Plan entries that describe a run without defining it (the initial checkpoint counts by its content; the device
+may change between executions, e.g. a run begun on a CPU and finished on a lent GPU: each execution records its
+own device in ``executions``)."""
 
 
 def _check_run_file(run_dir: Path, plan: dict[str, Any]) -> None:
