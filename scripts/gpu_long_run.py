@@ -109,23 +109,32 @@ def write_corpus_fasta(records: list[Any], path: Path) -> Path:
     return path
 
 
-def bundle(target: Path, profile: str, data_dir: str | None) -> dict[str, Any]:
-    """Write the bundle that ``run`` needs into ``target`` (replacing it); return its description."""
+def bundle(target: Path, profile: str, data_dir: str | None, rungs: list[Path] | None = None) -> dict[str, Any]:
+    """Write the bundle that ``run`` needs into ``target`` (replacing it); return its description.
+
+    With ``rungs`` (exported ladder rungs) the bundle holds no run state: ``run`` computes those rungs' panel
+    items and probes only.
+    """
     from utrbert.data.readers import find_rbp31_set
     from utrbert.data.registry import dataset_path, resolve_data_dir
     from utrbert.models.pretraining_recipe import book_utr_records
 
     params = chapter_parameters(profile)
     state = Path(params["run_state_dir"])
-    if not (state / "run.json").is_file():
+    if not rungs and not (state / "run.json").is_file():
         raise FileNotFoundError(f"{state}: no saved run state (run.json) to continue")
     data_root = resolve_data_dir(data_dir)
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    pack_directory(state, target / STATE_ARCHIVE, "state")
-    write_corpus_fasta(book_utr_records(data_root), target / "utr3.fa.gz")
     init = Path(params["init_from"])
-    shutil.copytree(init, target / "init" / init.name)
+    if not rungs:
+        pack_directory(state, target / STATE_ARCHIVE, "state")
+        write_corpus_fasta(book_utr_records(data_root), target / "utr3.fa.gz")
+        shutil.copytree(init, target / "init" / init.name)
+    for rung in rungs or []:
+        if not (Path(rung) / "model_card.json").is_file():
+            raise FileNotFoundError(f"{rung}: not an exported rung (no model_card.json)")
+        shutil.copytree(rung, target / "rungs" / Path(rung).parent.name / Path(rung).name)
     rbp31 = dataset_path("rbp31", data_root)
     panel = [find_rbp31_set(rbp31, s) for s in params["budget_sets"]]
     for name in panel:
@@ -145,6 +154,7 @@ def bundle(target: Path, profile: str, data_dir: str | None) -> dict[str, Any]:
         "budget_finetune": params["budget_finetune"],
         "budget_probe_windows": params.get("budget_probe_windows", 1000),
         "ladder_name": Path(params["export_dir"]).name,
+        "rungs": [f"rungs/{Path(r).parent.name}/{Path(r).name}" for r in rungs or []],
         "files": {str(p.relative_to(target)): sha256(p) for p in sorted(target.rglob("*")) if p.is_file()},
     }
     (target / "bundle.json").write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
@@ -297,17 +307,31 @@ def stage_gpu_check(session: Session, budget_s: float, dry_run: bool) -> dict[st
 
 def stage_panel(session: Session, bundle_dir: Path, description: dict[str, Any], device: str,
                 dry_run: bool) -> dict[str, Any]:
-    """The rung's fine-tuning items on the panel and its frozen probes, until the deadline, as one tar file."""
+    """The rungs' fine-tuning items on the panel and their frozen probes, until the deadline, as one tar file:
+    the run's final rung when this call exported it, and the bundle's rungs."""
+    d = description
+    rungs = [bundle_dir / r for r in d.get("rungs", [])]
+    if "rung_path" in session.summary:
+        rungs.insert(0, Path(session.summary["rung_path"]))
+    if not rungs:
+        return {"skipped": "no final rung"}
+    found = {}
+    for rung in rungs:
+        found[rung.parent.name] = _rung_items(session, bundle_dir, d, _budget_point(rung), device, dry_run)
+    with tarfile.open(session.out / "items.tar", "w") as tar:
+        tar.add(session.work / "items", arcname="items")
+    return found
+
+
+def _rung_items(session: Session, bundle_dir: Path, d: dict[str, Any], point: Any, device: str,
+                dry_run: bool) -> dict[str, Any]:
+    """One rung's panel items (until the deadline) and probes, under ``<work>/items``."""
     from utrbert.chapters.pretraining import budget_probe, budget_tag
     from utrbert.chapters.rbp_binding import run_benchmark
     from utrbert.models.finetuning import FinetuneConfig
     from utrbert.models.model import load_model
     from utrbert.runs.benchmark import BenchmarkSettings
 
-    if "rung_path" not in session.summary:
-        return {"skipped": "no final rung"}
-    d = description
-    point = _budget_point(Path(session.summary["rung_path"]))
     tune = d["budget_finetune"]
     settings = BenchmarkSettings(
         max_train=200 if dry_run else tune["max_train"], valid_fraction=0.1, seed=d["seed"], bert_size=d["model_size"],
@@ -332,8 +356,6 @@ def stage_panel(session: Session, bundle_dir: Path, description: dict[str, Any],
         if session.left() < 15:
             break
         probes.append(budget_probe(point, model, tokenizer, rbp31, name, items / "probes", n, n, d["seed"]))
-    with tarfile.open(session.out / "items.tar", "w") as tar:
-        tar.add(items, arcname="items")
     return {"tag": tag, "panel_items": {r["set"]: r["metrics"]["auroc"] for r in records},
             "probes": {p["settings"]["set"]: p["probe_auroc"] for p in probes}}  # fmt: skip
 
@@ -355,10 +377,12 @@ def run(bundle_dir: Path, out: Path, budget_s: float, train_minutes: float, chec
         session.summary["environment"] = environment(device)
         session.summary["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
         session.summary["dry_run"] = dry_run
-        session.stage("train", stage_train, session, bundle_dir, description, device, train_minutes,
-                      check_budget_s + 120.0)  # fmt: skip
-        session.stage("rung", stage_rung, session, description)
-        session.stage("gpu_check", stage_gpu_check, session, check_budget_s, dry_run)
+        if (bundle_dir / STATE_ARCHIVE).is_file():
+            session.stage("train", stage_train, session, bundle_dir, description, device, train_minutes,
+                          check_budget_s + 120.0)  # fmt: skip
+            session.stage("rung", stage_rung, session, description)
+        if check_budget_s > 0:
+            session.stage("gpu_check", stage_gpu_check, session, check_budget_s, dry_run)
         session.stage("panel", stage_panel, session, bundle_dir, description, device, dry_run)
         session.summary.pop("records", None)
         session.save()
@@ -416,12 +440,15 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("--bundle", type=Path, default=REPO_ROOT / ".gpurun")
     make.add_argument("--profile", default="cpu")
     make.add_argument("--data-dir", default=None, help="data directory (default: UTRBERT_DATA)")
+    make.add_argument("--rungs", type=Path, nargs="*", default=None,
+                      help="exported ladder rungs: a bundle for their panel items and probes only (no run state)")
     go = commands.add_parser("run", help="continue the run and the rest (on the lent machine)")
     go.add_argument("--bundle", type=Path, default=REPO_ROOT / ".gpurun")
     go.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", REPO_ROOT / "scratch" / "gpu-long-run")))
     go.add_argument("--budget-s", type=float, default=560.0, help="every stage ends before this many seconds")
     go.add_argument("--train-minutes", type=float, default=4.5)
-    go.add_argument("--check-budget-s", type=float, default=150.0, help="seconds for scripts/gpu_check.py")
+    go.add_argument("--check-budget-s", type=float, default=150.0,
+                    help="seconds for scripts/gpu_check.py (0: leave it out)")
     go.add_argument("--device", default="cuda")
     go.add_argument("--dry-run", action="store_true", help="CPU, seconds of training, a tiny panel")
     back = commands.add_parser("unpack", help="put what came back where the chapter reads it (here)")
@@ -430,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.command == "bundle":
-        bundle(args.bundle, args.profile, args.data_dir)
+        bundle(args.bundle, args.profile, args.data_dir, args.rungs)
     elif args.command == "run":
         args.out.mkdir(parents=True, exist_ok=True)
         logging.getLogger().addHandler(logging.FileHandler(args.out / "session.log"))

@@ -128,7 +128,9 @@ class PretrainingConfig:
     checkpoints are written and never pruned (a ladder of budgets); ``max_minutes`` ends a run after that
     much wall-clock time with a checkpoint, to be resumed later (it does not change the schedule).
     ``fast_dropout`` draws dropout masks with cheaper random numbers (:mod:`utrbert.models.fast_dropout`: the same
-    distribution, other random numbers; about a third of a CPU step is dropout otherwise).
+    distribution, other random numbers; about a third of a CPU step is dropout otherwise). It is a CPU option:
+    on an H200 it halved bf16 throughput (``benchmarks/results/pretraining_throughput_h200.json``), so a CUDA
+    run with it logs a warning.
     """
 
     max_steps: int = 1000
@@ -156,6 +158,8 @@ class PretrainingConfig:
 
     def __post_init__(self) -> None:
         check_precision(self.precision, self.device)
+        if self.fast_dropout and str(self.device).startswith("cuda"):
+            logger.warning("fast_dropout is a CPU optimisation: on a GPU it is slower than standard dropout")
         object.__setattr__(self, "keep_steps", tuple(int(step) for step in self.keep_steps))
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
