@@ -109,13 +109,14 @@ def write_corpus_fasta(records: list[Any], path: Path) -> Path:
     return path
 
 
-def bundle(target: Path, profile: str, data_dir: str | None, rungs: list[Path] | None = None) -> dict[str, Any]:
+def bundle(target: Path, profile: str, data_dir: str | None, rungs: list[Path] | None = None,
+           extra_sets: bool = False) -> dict[str, Any]:
     """Write the bundle that ``run`` needs into ``target`` (replacing it); return its description.
 
     With ``rungs`` (exported ladder rungs) the bundle holds no run state: ``run`` computes those rungs' panel
     items and probes only.
     """
-    from utrbert.data.readers import find_rbp31_set
+    from utrbert.data.readers import find_rbp31_set, list_rbp31_sets
     from utrbert.data.registry import dataset_path, resolve_data_dir
     from utrbert.models.pretraining_recipe import book_utr_records
 
@@ -137,7 +138,8 @@ def bundle(target: Path, profile: str, data_dir: str | None, rungs: list[Path] |
         shutil.copytree(rung, target / "rungs" / Path(rung).parent.name / Path(rung).name)
     rbp31 = dataset_path("rbp31", data_root)
     panel = [find_rbp31_set(rbp31, s) for s in params["budget_sets"]]
-    for name in panel:
+    extra = [name for name in list_rbp31_sets(rbp31) if name not in panel] if extra_sets else []
+    for name in panel + extra:
         shutil.copytree(rbp31 / name, target / "rbp31" / name)
     description = {
         "profile": profile,
@@ -145,6 +147,7 @@ def bundle(target: Path, profile: str, data_dir: str | None, rungs: list[Path] |
         "state_dir": str(state.relative_to(REPO_ROOT)),
         "init_name": init.name,
         "panel": panel,
+        "extra_sets": extra,
         "seed": params.get("seed", 0),
         "model_size": params["model_size"],
         "k": params["k"],
@@ -356,6 +359,13 @@ def _rung_items(session: Session, bundle_dir: Path, d: dict[str, Any], point: An
         if session.left() < 15:
             break
         probes.append(budget_probe(point, model, tokenizer, rbp31, name, items / "probes", n, n, d["seed"]))
+    extra = d.get("extra_sets", [])[: 1 if dry_run else None]
+    if extra and session.left() > reserve_s:
+        records += run_benchmark(
+            rbp31, settings, items / tag, sets=extra, methods=["pretrained"], artifacts_dir=session.work / "artifacts" / tag,
+            run_label=f"gpu {time.strftime('%Y-%m-%d')}", time_budget_s=max(1.0, session.left() - reserve_s),
+            progress=False,
+        )  # fmt: skip
     return {"tag": tag, "panel_items": {r["set"]: r["metrics"]["auroc"] for r in records},
             "probes": {p["settings"]["set"]: p["probe_auroc"] for p in probes}}  # fmt: skip
 
@@ -440,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("--bundle", type=Path, default=REPO_ROOT / ".gpurun")
     make.add_argument("--profile", default="cpu")
     make.add_argument("--data-dir", default=None, help="data directory (default: UTRBERT_DATA)")
+    make.add_argument("--extra-sets", action="store_true", help="with --rungs: every other RBP-31 set too")
     make.add_argument("--rungs", type=Path, nargs="*", default=None,
                       help="exported ladder rungs: a bundle for their panel items and probes only (no run state)")
     go = commands.add_parser("run", help="continue the run and the rest (on the lent machine)")
@@ -457,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.command == "bundle":
-        bundle(args.bundle, args.profile, args.data_dir, args.rungs)
+        bundle(args.bundle, args.profile, args.data_dir, args.rungs, args.extra_sets)
     elif args.command == "run":
         args.out.mkdir(parents=True, exist_ok=True)
         logging.getLogger().addHandler(logging.FileHandler(args.out / "session.log"))

@@ -354,3 +354,17 @@ def test_the_book_templates_declare_what_they_need_from_the_pretraining_chapter(
     for stem in ("03_rbp_binding", "04_motifs", "05_m6a", "07_representations"):
         assert chapter_needs(root / "notebooks" / f"{stem}.ipynb") == {"pretrained_dir": ("02_pretraining", "export_dir")}
     assert chapter_needs(root / "notebooks" / "06_localization.ipynb") == {"model_dir": ("02_pretraining", "export_dir")}
+
+
+def test_env_token_passes_none_so_no_machine_path_reaches_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from utrbert.runs.provenance import data_label
+
+    monkeypatch.setenv("UTRBERT_DATA", str(tmp_path))
+    profile = _profile(tmp_path, data_dir="@env")
+    params = book.resolve_parameters(profile, "a", ["data_dir"], repo_root=tmp_path / "repo", output_dir=tmp_path)
+    assert params == {"data_dir": None}  # the chapter resolves UTRBERT_DATA itself
+    assert data_label(tmp_path) == "$UTRBERT_DATA"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").mkdir()
+    assert data_label(tmp_path / "demo") == "demo"
+    assert str(tmp_path) not in data_label(tmp_path.parent)

@@ -17,7 +17,8 @@ Rules the runner enforces:
   which profile produced it, and it is recorded in the executed notebook's ``metadata.utrbert``;
 * string values starting with ``@`` are resolved by the runner (:data:`TOKENS`):
   ``@demo`` generates a synthetic demo data directory inside the output folder,
-  ``@env`` is the real data directory named by ``UTRBERT_DATA``,
+  ``@env`` is the real data directory named by ``UTRBERT_DATA`` (checked here, then passed as ``None``, so the
+  chapter reads the variable itself and no machine path is written into the executed copy),
   ``@out/...`` and ``@repo/...`` are paths under the output folder and the repository root.
 
 Notebooks run with the **repository root as working directory**, so relative paths in a chapter mean the same
@@ -288,7 +289,8 @@ def _resolve_value(value: Any, *, repo_root: Path, output_dir: Path, demo: _Demo
     if head == "@demo" and not rest:
         path = demo.path()
     elif head == "@env" and not rest:
-        path = _env_data_dir()
+        _env_data_dir()  # refuse a missing or wrong UTRBERT_DATA before any chapter runs
+        return None  # the chapter resolves UTRBERT_DATA itself: no machine path in the executed copy
     elif head == "@out":
         path = output_dir / rest
     elif head == "@repo":

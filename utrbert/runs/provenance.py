@@ -86,13 +86,30 @@ def environment(device: str | None = None) -> dict[str, str]:
     }
 
 
+def data_label(path: str | os.PathLike[str]) -> str:
+    """How a page names a data directory without the machine's paths: ``$UTRBERT_DATA`` when it is the directory
+    that variable names, a path relative to the working directory when inside it, else ``.../<folder name>``.
+
+    >>> data_label("/somewhere/else/data")
+    '.../data'
+    """
+    data = Path(path).resolve()
+    named = os.environ.get("UTRBERT_DATA", "").strip()
+    if named and Path(named).resolve() == data:
+        return "$UTRBERT_DATA"
+    try:
+        return str(data.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return f".../{data.name}"
+
+
 def run_context(profile: str, data_dir: str | os.PathLike[str] | None, device: str | None = None) -> dict[str, Any]:
     """What produced a chapter's numbers: profile, data (and whether it is synthetic), device, versions."""
     data = Path(data_dir) if data_dir is not None else None
     synthetic = data is not None and is_demo_data(data)
     return {
         "profile": profile,
-        "data_dir": str(data) if data is not None else None,
+        "data_dir": None if data is None else data_label(data),
         "data_kind": "synthetic demo data (not a result)" if synthetic else "real public data",
         "synthetic_data": synthetic,
         **environment(device),
