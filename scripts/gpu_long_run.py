@@ -144,7 +144,7 @@ def bundle(target: Path, profile: str, data_dir: str | None, rungs: list[Path] |
     description = {
         "profile": profile,
         "chapter": CHAPTER,
-        "state_dir": str(state.relative_to(REPO_ROOT)),
+        "state_dir": state.name,
         "init_name": init.name,
         "panel": panel,
         "extra_sets": extra,
