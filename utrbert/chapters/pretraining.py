@@ -38,6 +38,7 @@ __all__ = [
     "budget_tag",
     "heldout_windows",
     "masked_accuracy",
+    "card_heldout_accuracy",
     "export_ladder_checkpoint",
     "budget_panel",
     "budget_probe",
@@ -115,6 +116,19 @@ def masked_accuracy(
         baselines = score_baselines(windows["train_ids"], inputs, labels, k)
         scores.update({name: values["masked_accuracy"] for name, values in baselines.items()})
     return scores
+
+
+def card_heldout_accuracy(checkpoint: str | os.PathLike[str], window_nt: int) -> dict[str, float] | None:
+    """A ladder rung's held-out masked accuracies from its model card (``{"trained": ..., "510nt": ...}``, as
+    :func:`export_ladder_checkpoint` measured them), or None when the card does not hold both."""
+    import json
+
+    card_path = Path(checkpoint) / "model_card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
+    accuracy = card.get("heldout_masked_accuracy")
+    if not isinstance(accuracy, dict) or f"{window_nt}nt" not in accuracy or "510nt" not in accuracy:
+        return None
+    return {"trained": float(accuracy[f"{window_nt}nt"]), "510nt": float(accuracy["510nt"])}
 
 
 def export_ladder_checkpoint(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from transformers import PreTrainedTokenizer
+from transformers import BertConfig, PreTrainedTokenizer
 
 from utrbert.tokens.kmers import (
     SPECIAL_TOKENS,
@@ -37,7 +37,10 @@ from utrbert.tokens.kmers import (
     sliding_windows,
 )
 
-__all__ = ["KmerTokenizer", "KmerEncoding", "WindowedEncoding", "PAD_ID", "UNK_ID", "CLS_ID", "SEP_ID", "MASK_ID"]
+__all__ = [
+    "KmerTokenizer", "KmerEncoding", "WindowedEncoding", "register_auto_classes", "PAD_ID", "UNK_ID", "CLS_ID", "SEP_ID",
+    "MASK_ID",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -400,3 +403,30 @@ class WindowedEncoding:
             input_ids[row, 1 + len(kmers)] = SEP_ID
             attention_mask[row, : len(kmers) + 2] = 1
         return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+def register_auto_classes() -> None:
+    """Make ``transformers.AutoTokenizer.from_pretrained(checkpoint)`` return a :class:`KmerTokenizer`.
+
+    A utrbert checkpoint's ``tokenizer_config.json`` names ``"tokenizer_class": "KmerTokenizer"``; transformers
+    finds a class by that name once it is registered. The registration is keyed by a config class of its own (the
+    checkpoints' ``config.json`` stays ``model_type: bert``, so ``AutoModelForMaskedLM`` and
+    ``AutoModelForSequenceClassification`` load them as stock BERT). Idempotent; importing this module calls it.
+
+    >>> from transformers import AutoTokenizer
+    >>> register_auto_classes()
+    >>> AutoTokenizer.register  # doctest: +ELLIPSIS
+    <function ...>
+    """
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.register(_KmerBertConfig, tokenizer_class=KmerTokenizer, exist_ok=True)
+
+
+class _KmerBertConfig(BertConfig):
+    """The key under which :class:`KmerTokenizer` is registered with ``AutoTokenizer`` (never instantiated)."""
+
+    model_type = "utrbert_kmer_bert"
+
+
+register_auto_classes()  # a transformers class registry entry, like transformers' own tokenizers (no I/O)
