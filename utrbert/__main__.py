@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "utrbert.cli.motifs",
     "utrbert.cli.mutagenesis",
     "utrbert.cli.pretrain",
+    "utrbert.cli.predict",
     "utrbert.cli.items",
 )
 """Modules that each register one subcommand."""
