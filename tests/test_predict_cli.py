@@ -87,3 +87,24 @@ def test_bad_input_is_refused_with_the_record_named(tmp_path: Path, classifier: 
     good.write_text(">a\nACGUACGUAC\n")
     assert main(["-q", "predict", "--model", str(mlm), "--input", str(good), "--out", str(tmp_path / "o.tsv")]) == 2
     assert "not a fine-tuned classifier" in caplog.text
+
+
+def test_finetune_saves_a_classifier_whose_predictions_predict_reproduces(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    def table(path: Path, n: int) -> Path:
+        rows = ["id\tsequence\tlabel"]
+        for i in range(n):
+            label = i % 2
+            seq = "".join(rng.choice(list("ACGU"), 40)) + ("UGUAAAUA" if label else "CCCCCCCC")
+            rows.append(f"r{i}\t{seq}\t{label}")
+        path.write_text("\n".join(rows) + "\n")
+        return path
+    train, test = table(tmp_path / "train.tsv", 60), table(tmp_path / "test.tsv", 20)
+    out = tmp_path / "run"
+    assert main(["-q", "finetune", "--train", str(train), "--test", str(test), "--out", str(out), "--epochs", "1",
+                 "--save-model"]) == 0  # fmt: skip
+    assert main(["-q", "predict", "--model", str(out / "model"), "--input", str(test), "--out", str(tmp_path / "p.tsv")]) == 0
+    with open(out / "predictions.tsv", encoding="utf-8") as handle:
+        expected = {r["id"]: float(r["score"]) for r in csv.DictReader(handle, delimiter="\t")}
+    got = {r["id"]: float(r["score"]) for r in _rows(tmp_path / "p.tsv")}
+    assert list(got) == list(expected) and all(got[i] == pytest.approx(expected[i], abs=1e-5) for i in got)

@@ -48,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--balanced", action="store_true",
                         help="unbalanced TRAIN: one model per balanced subset (majority split into minority-sized "
                              "chunks), scores averaged (the paper's protocol)")
+    parser.add_argument("--save-model", action="store_true",
+                        help="also write the fine-tuned classifier to OUT/model (for `python -m utrbert predict`)")
     parser.set_defaults(func=_cli)
 
 
@@ -57,6 +59,9 @@ def _cli(args: argparse.Namespace) -> int:
 
     if args.model is not None and args.size != "tiny":
         logger.warning("--size is ignored with --model (the checkpoint fixes the architecture)")
+    if args.save_model and args.balanced:
+        logger.error("--save-model keeps one classifier; --balanced averages several (save them one run at a time)")
+        return 2
     try:
         train = read_labeled_sequences(args.train, k=args.k)
         test = read_labeled_sequences(args.test, k=args.k)
@@ -77,6 +82,9 @@ def _cli(args: argparse.Namespace) -> int:
         logger.error("%s", exc)
         return 2
     out = write_run(args.out, run.metrics, run.predictions)
+    if args.save_model:
+        run.model.save_pretrained(out / "model")
+        run.tokenizer.save_pretrained(out / "model")
     metrics = run.metrics
     logger.info(
         "test AUROC %.4f, AUPRC %.4f, MCC %.4f (n_test %d); wrote %s",
