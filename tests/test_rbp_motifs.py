@@ -161,7 +161,7 @@ def test_the_representations_chapter_analyses_the_rbp_chapters_classifier(profil
               "peak_lr", "precision", "seed", "device"]
     assert {name: chapter[name] for name in shared} == {name: rbp[name] for name in shared}
     # the classifier and the benchmark item it is compared with come from one benchmark run: the RBP chapter's
-    # own, or a staged run (results/rbp31_checkpoint2) whose focus item carries exactly these settings
+    # own, or a staged run (another results folder) whose focus item carries exactly these settings
     results = Path(chapter["rbp_results_dir"] or f"{chapter['results_dir']}/rbp31")
     artifacts = Path(chapter["rbp_artifacts_dir"])
     assert artifacts.name == results.name

@@ -5,7 +5,7 @@ stored result items (thin wrappers over :func:`utrbert.runs.adoption.adopt_check
 Contract::
 
     python -m utrbert adopt-checkpoint --results results/rbp31 --checkpoint models/utrbert-small-k3
-        [--staged results/rbp31_checkpoint2] [--dependent results/motifs ...] [--dry-run]
+        [--staged results/rbp31_staged] [--dependent results/motifs ...] [--dry-run]
     python -m utrbert migrate-motif-database --results results/motifs --db DATA/motifs/attract_meme/ATtRACT/Homo_sapiens.meme
         --old-name motifs/attract_meme/ATtRACT/Homo_sapiens.meme [--dry-run]
 """
@@ -57,7 +57,7 @@ def register(subparsers: Any) -> None:
                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     adopt.add_argument("--results", required=True, type=Path, help="the chapter's item folder, e.g. results/rbp31")
     adopt.add_argument("--checkpoint", required=True, type=Path, help="the new reference checkpoint directory")
-    adopt.add_argument("--staged", type=Path, default=None, help="items already computed with it, e.g. results/rbp31_checkpoint2")
+    adopt.add_argument("--staged", type=Path, default=None, help="items already computed with it, e.g. results/rbp31_staged")
     adopt.add_argument("--dependent", type=Path, action="append",
                        help="a folder of items computed from the old ones (e.g. results/motifs); repeatable")
     adopt.add_argument("--dry-run", action="store_true", help="list what would change, change nothing")

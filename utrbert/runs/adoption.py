@@ -4,7 +4,7 @@ Items of the ``pretrained`` method name their checkpoint by content (``settings.
 digest), so after the reference checkpoint is replaced the benchmark refuses the old items
 (:class:`~utrbert.runs.store.MixedSettingsError`) until something says what to do with them. Items computed with
 the new checkpoint may already exist in a *staged* folder (a run made while the chapter still showed the old
-checkpoint, e.g. ``results/rbp31_checkpoint2``). :func:`adopt_checkpoint` then, in one step:
+checkpoint, e.g. ``results/rbp31_staged``). :func:`adopt_checkpoint` then, in one step:
 
 * moves every staged item of the new checkpoint (and its attention file) into the chapter's folder, replacing
   the old checkpoint's item of the same set;
