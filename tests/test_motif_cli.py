@@ -111,3 +111,27 @@ def test_motifs_command_fails_naming_a_positive_without_scores(tmp_path: Path, c
     code = main(["motifs", "--pos", str(tmp_path / "pos.fa"), "--neg", str(tmp_path / "neg.fa"), "--scores",
                  str(tmp_path / "s.tsv"), "--out", str(tmp_path / "o"), "--db", "none"])
     assert code == 2 and pos[0].id in caplog.text
+
+
+def test_motifs_without_db_match_against_attract_in_the_data_directory(tmp_path: Path, monkeypatch, caplog) -> None:
+    """The default database is ATtRACT human under UTRBERT_DATA (the help says so); without it the command says why."""
+    import json
+
+    from utrbert.data.synthetic import write_demo_data
+
+    pos, neg, scores = make_motif_attention_demo(60, 60, seed=3)
+    _write_fasta(tmp_path / "pos.fa", pos)
+    _write_fasta(tmp_path / "neg.fa", neg)
+    write_scores({r.id: scores[r.id] for r in pos}, tmp_path / "s.npz")
+    args = ["-q", "motifs", "--pos", str(tmp_path / "pos.fa"), "--neg", str(tmp_path / "neg.fa"), "--scores",
+            str(tmp_path / "s.npz"), "--pval", "0.5"]  # fmt: skip
+    monkeypatch.delenv("UTRBERT_DATA", raising=False)
+    assert main([*args, "--out", str(tmp_path / "none")]) == 2
+    assert "UTRBERT_DATA" in caplog.text and not (tmp_path / "none").exists()
+    data = write_demo_data(tmp_path / "data", seed=0)
+    monkeypatch.setenv("UTRBERT_DATA", str(data))
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    used = Path(run["inputs"]["db"])
+    assert used == data / "motifs" / "attract_meme" / "ATtRACT" / "Homo_sapiens.meme"
+    assert (tmp_path / "out" / "matches.tsv").is_file()

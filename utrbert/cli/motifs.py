@@ -43,8 +43,8 @@ def _main(args: argparse.Namespace) -> int:
         if missing:
             raise ValueError(f"{args.scores}: no scores for {len(missing)} positive sequence(s), e.g. {missing[:3]}")
         database, db_path = None, None
-        if str(args.db).lower() != "none":
-            db_path = Path(args.db) if args.db else default_motif_database()
+        if args.db is None or args.db.lower() != "none":  # no --db: ATtRACT human under UTRBERT_DATA
+            db_path = Path(args.db) if args.db is not None else default_motif_database()
             database = read_meme(db_path)
         settings = MotifSettings(regions=RegionRule(min_len=args.min_len),
                                  lengths=tuple(args.length) if args.length else None,
