@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cli(args: argparse.Namespace) -> int:
-    from utrbert.models.finetuning import FinetuneConfig
+    from utrbert.models.finetuning import FinetuneConfig, binary_labels, require_both_classes
     from utrbert.data.readers import read_labeled_sequences
 
     if args.model is not None and args.size != "tiny":
@@ -66,6 +66,9 @@ def _cli(args: argparse.Namespace) -> int:
         train = read_labeled_sequences(args.train, k=args.k)
         test = read_labeled_sequences(args.test, k=args.k)
         valid = read_labeled_sequences(args.valid, k=args.k) if args.valid is not None else None
+        for path, records in ((args.train, train), (args.test, test), (args.valid, valid)):
+            if records is not None:  # before any compute: both classes in every file, the file named
+                require_both_classes(binary_labels(records, str(path)), str(path))
         config = FinetuneConfig(
             epochs=args.epochs,
             batch_size=args.batch_size,

@@ -34,7 +34,7 @@ from typing import Any, TextIO
 
 from tqdm.auto import tqdm
 
-from utrbert.tokens.kmers import SUPPORTED_K, SequenceError, normalize_sequence, parse_sequence
+from utrbert.tokens.kmers import SUPPORTED_K, SequenceError, _looks_like_kmers, normalize_sequence, parse_sequence
 from utrbert.data.records import DataFormatError, Label, SequenceRecord, normalized_sequence
 
 __all__ = [
@@ -96,12 +96,13 @@ def _plain_suffix(path: Path) -> str:
 
 
 def _open_text(path: Path) -> TextIO:
-    """Open a text file for reading (universal newlines), decompressing ``.gz`` files."""
+    """Open a text file for reading (universal newlines), decompressing ``.gz`` files; a UTF-8 byte-order mark at
+    the start (as some spreadsheet programs write) is dropped."""
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
 
 
 _READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError)
@@ -240,7 +241,13 @@ def iter_fasta(path: PathLikeStr) -> Iterator[FastaEntry]:
         elif header is None:
             raise DataFormatError("sequence text before the first '>' header", path, lineno)
         else:
-            chunks.append(line.strip())
+            pieces = line.split()
+            if _looks_like_kmers(pieces):
+                raise DataFormatError(
+                    "space-separated overlapping k-mers in a FASTA sequence line (FASTA holds nucleotides: write the "
+                    "sequence raw, or put the k-mer text in a TSV/CSV 'sequence' column)", path, lineno,
+                )  # fmt: skip
+            chunks.append("".join(pieces))
     if header is not None:
         count += 1
         yield FastaEntry(header, "".join(chunks), header_line)
@@ -315,7 +322,11 @@ def parse_labeled_header(header: str) -> tuple[str, Label, dict[str, Any]]:
     header = header.strip()
     if _RBP31_HEADER.match(header):
         return parse_rbp31_header(header)
-    match = _CLASS_LABEL.search(header) or _TRAILING_LABEL.search(header)
+    labels = [m for m in (_CLASS_LABEL.search(header), _TRAILING_LABEL.search(header)) if m]
+    if len(labels) == 2 and _binary_or_int_label(labels[0].group("value")) != _binary_or_int_label(labels[1].group("value")):
+        raise ValueError(f"header {header!r} carries two different labels ({labels[0].group(0).strip()!r} and "
+                         f"{labels[1].group(0).strip()!r})")  # fmt: skip
+    match = labels[0] if labels else None
     if match:
         label = _binary_or_int_label(match.group("value"))
         rest = (header[: match.start()] + " " + header[match.end() :]).strip()
@@ -396,6 +407,9 @@ def _table_columns(header: list[str] | None, path: Path, label_required: bool = 
     """Find ``sequence``, ``label`` (``-1`` when absent and not required) and optional ``id`` (case-insensitive)."""
     if header is None:
         raise DataFormatError("empty file (no header line)", path, 1)
+    if header and header[0].lstrip().startswith(">"):
+        raise DataFormatError(f"the first line is a FASTA header ({header[0].strip()!r}) but the file name says table "
+                              f"({path.name}): name FASTA files .fa, .fasta or .fna (optionally .gz)", path, 1)  # fmt: skip
     names = [name.strip().lower() for name in header]
     for required in ("sequence", "label") if label_required else ("sequence",):
         if required not in names:

@@ -42,6 +42,7 @@ __all__ = [
     "encode_records",
     "predict_sequences",
     "binary_labels",
+    "require_both_classes",
     "stratified_subsample",
     "balanced_subsets",
     "split_train_valid",
@@ -143,7 +144,8 @@ def binary_labels(records: Sequence[SequenceRecord], source: str = "records") ->
     return np.asarray(labels, dtype=np.int64)
 
 
-def _check_both_classes(labels: np.ndarray, source: str) -> None:
+def require_both_classes(labels: np.ndarray, source: str) -> None:
+    """Raise naming ``source`` unless ``labels`` hold both classes (a classifier, and AUROC, need both)."""
     if len(np.unique(labels)) < 2:
         raise ValueError(f"{source}: every label is {int(labels[0])}; a classifier needs both classes")
 
@@ -176,7 +178,7 @@ def balanced_subsets(labels: Sequence[int] | np.ndarray, seed: int) -> list[np.n
     [20, 20, 20]
     """
     y = np.asarray(labels)
-    _check_both_classes(y, "balanced subsets")
+    require_both_classes(y, "balanced subsets")
     positives, negatives = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     minority, majority = (positives, negatives) if len(positives) <= len(negatives) else (negatives, positives)
     parts = max(1, round(len(majority) / len(minority)))
@@ -297,8 +299,8 @@ def finetune(
     """
     from transformers import get_linear_schedule_with_warmup
 
-    _check_both_classes(train.labels, "training set")
-    _check_both_classes(valid.labels, "validation set")
+    require_both_classes(train.labels, "training set")
+    require_both_classes(valid.labels, "validation set")
     if getattr(model.config, "num_labels", 2) != 2:
         raise ValueError(f"binary fine-tuning needs a two-label head, the model has {model.config.num_labels}")
     device = torch.device(config.device)
@@ -402,7 +404,7 @@ def cross_validate(
     if n_folds < 2:
         raise ValueError(f"n_folds must be at least 2, got {n_folds}")
     data = encode_records(records, tokenizer, source="cross-validation set")
-    _check_both_classes(data.labels, "cross-validation set")
+    require_both_classes(data.labels, "cross-validation set")
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=config.seed % 2**32)
     per_fold: list[dict[str, Any]] = []
     oof = np.full(len(data), np.nan)

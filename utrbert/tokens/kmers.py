@@ -139,6 +139,16 @@ def _looks_like_kmers(tokens: list[str]) -> bool:
     return all(a[1:] == b[:-1] for a, b in zip(tokens, tokens[1:]))
 
 
+def _equal_kmer_sized_pieces(tokens: list[str]) -> bool:
+    """True for two or more whitespace-separated pieces of one k-mer size (3-6) that are not overlapping k-mers:
+    text that would be misread both as raw nucleotides and as k-mers.
+
+    >>> _equal_kmer_sized_pieces("ACG CGA GUA".split()), _equal_kmer_sized_pieces("ACGUACGUAC GUACGUACGU".split())
+    (True, False)
+    """
+    return len(tokens) >= 2 and len({len(t) for t in tokens}) == 1 and len(tokens[0]) in SUPPORTED_K
+
+
 def parse_sequence(text: str, k: int, record_id: str | int | None = None, input_format: str = "auto") -> str:
     """Turn raw or pre-tokenized input into one normalized nucleotide string, checking k.
 
@@ -150,6 +160,10 @@ def parse_sequence(text: str, k: int, record_id: str | int | None = None, input_
     'ACGUA'
     >>> parse_sequence("ACGUA", k=3)
     'ACGUA'
+    >>> parse_sequence("ACG CGA GUA", k=3)
+    Traceback (most recent call last):
+    ...
+    utrbert.tokens.kmers.SequenceError: sequence: space-separated pieces of 3 nt that do not overlap by 2: neither raw nucleotides nor 3UTRBERT k-mer text (remove the spaces, or give overlapping k-mers)
     """
     k = check_k(k)
     if input_format not in ("auto", "raw", "kmers"):
@@ -170,6 +184,12 @@ def parse_sequence(text: str, k: int, record_id: str | int | None = None, input_
             if not _looks_like_kmers(tokens) and len(tokens) > 1:
                 raise SequenceError(f"{_name(record_id)}: space-separated k-mers do not overlap by k-1")
             return normalize_sequence(kmers_to_seq(tokens), record_id)
+        elif _equal_kmer_sized_pieces(tokens):
+            raise SequenceError(
+                f"{_name(record_id)}: space-separated pieces of {len(tokens[0])} nt that do not overlap by "
+                f"{len(tokens[0]) - 1}: neither raw nucleotides nor 3UTRBERT k-mer text (remove the spaces, or give "
+                "overlapping k-mers)"
+            )
     seq = normalize_sequence(text, record_id)
     if len(seq) < k:
         raise SequenceError(f"{_name(record_id)}: sequence of {len(seq)} nt is shorter than k={k}")

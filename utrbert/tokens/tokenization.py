@@ -81,9 +81,12 @@ class KmerTokenizer(PreTrainedTokenizer):
             while found and not found[-1]:
                 found.pop()
             if found != expected:
+                first = next((i for i, (a, b) in enumerate(zip(found, expected)) if a != b), min(len(found), len(expected)))
+                where = (f"line {first + 1} holds {found[first]!r} where {expected[first]!r} belongs"
+                         if first < min(len(found), len(expected)) else f"{len(found)} tokens")  # fmt: skip
                 raise ValueError(
-                    f"{vocab_file}: not the 3UTRBERT vocabulary for k={self.k} "
-                    f"(expected {len(expected)} tokens: specials then product('AUCG', {self.k}); found {len(found)})"
+                    f"{vocab_file}: not the 3UTRBERT vocabulary for k={self.k} (expected {len(expected)} tokens: the "
+                    f"specials then product('AUCG', {self.k}), in that order; {where})"
                 )
         self.vocab: dict[str, int] = {token: i for i, token in enumerate(expected)}
         self.ids_to_tokens: list[str] = expected
