@@ -177,6 +177,8 @@ class Session:
     work: Path
     deadline: float
     summary: dict[str, Any] = dataclasses.field(default_factory=dict)
+    records: list[Any] = dataclasses.field(default_factory=list)
+    """The corpus records, once read (kept out of the summary)."""
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -241,7 +243,7 @@ def stage_train(session: Session, bundle_dir: Path, description: dict[str, Any],
     restore_run_state(state, run)
     plan = json.loads((state / "run.json").read_text(encoding="utf-8"))
     records = fasta_utr_records([bundle_dir / "utr3.fa.gz"])
-    session.summary["records"] = records
+    session.records = records
     minutes = max(0.05, min(train_minutes, (session.left() - reserve_s) / 60))
     started = time.monotonic()
     outcome = run_pretraining(
@@ -278,7 +280,7 @@ def stage_rung(session: Session, description: dict[str, Any]) -> dict[str, Any]:
     train = session.summary.get("train", {})
     if not train.get("finished"):
         return {"skipped": "the run is not finished"}
-    records = session.summary["records"]
+    records = session.records
     d = description
     windows = {nt: heldout_windows(records, d["k"], nt, d["heldout_fraction"], d["seed"], d["max_heldout_windows"])
                for nt in (d["window_nt"], 510)}  # fmt: skip
@@ -394,7 +396,6 @@ def run(bundle_dir: Path, out: Path, budget_s: float, train_minutes: float, chec
         if check_budget_s > 0:
             session.stage("gpu_check", stage_gpu_check, session, check_budget_s, dry_run)
         session.stage("panel", stage_panel, session, bundle_dir, description, device, dry_run)
-        session.summary.pop("records", None)
         session.save()
         return session.summary
 
