@@ -158,3 +158,88 @@ def test_command_line_refuses_bad_input_with_exit_code_2(name: str, args: list[s
     filled = [a.format(tmp=tmp_path, fa=fasta, one=one) for a in args]
     assert main(["-q", *filled]) == 2
     assert re.search(message, caplog.text), caplog.text
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory) -> Path:
+    from utrbert.models.model import build_config, build_model
+
+    directory = tmp_path_factory.mktemp("clf")
+    build_model(build_config("tiny", k=3), task="classification", seed=0).save_pretrained(directory)
+    KmerTokenizer(k=3).save_pretrained(directory)
+    return directory
+
+
+def _damaged_copy(classifier: Path, tmp_path: Path, damage: str) -> Path:
+    import json
+    import shutil
+
+    target = tmp_path / damage
+    shutil.copytree(classifier, target)
+    if damage == "truncated weights":
+        weights = target / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif damage == "config of another model":
+        config = json.loads((target / "config.json").read_text())
+        config.update(hidden_size=64, intermediate_size=128)
+        (target / "config.json").write_text(json.dumps(config))
+    elif damage == "no config":
+        (target / "config.json").unlink()
+    return target
+
+
+@pytest.mark.parametrize(
+    ("damage", "error", "message"),
+    [
+        ("truncated weights", ValueError, r"cannot read the weights \(model\.safetensors\).*truncated"),
+        ("config of another model", ValueError, r"shapes differ from those config\.json describes"),
+        ("no config", FileNotFoundError, r"no config\.json"),
+    ],
+)
+def test_damaged_checkpoints_are_refused_naming_the_folder(damage: str, error: type, message: str, classifier: Path,
+                                                           tmp_path: Path) -> None:
+    from utrbert.models.model import load_model
+
+    target = _damaged_copy(classifier, tmp_path, damage)
+    with pytest.raises(error, match=message) as caught:
+        load_model(target, task="classification", num_labels=2)
+    assert str(target) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "message"),
+    [
+        ("attention layer beyond the model", ["attention", "--layers", "9"], r"layer 9 is out of range"),
+        ("cuda without a CUDA device", ["predict", "--device", "cuda"], r"no CUDA device here"),
+        ("unknown device", ["predict", "--device", "tpu7"], r"unknown device 'tpu7'"),
+    ],
+)
+def test_command_line_options_that_cannot_work_are_refused(name: str, args: list[str], message: str, classifier: Path,
+                                                          tmp_path: Path, caplog) -> None:
+    import torch
+
+    if "cuda" in args and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(">a\nACGUACGUAC\n")
+    command, *options = args
+    assert main(["-q", command, "--model", str(classifier), "--input", str(fasta), "--out", str(tmp_path / "o.tsv"),
+                 *options]) == 2  # fmt: skip
+    assert re.search(message, caplog.text), caplog.text
+    assert not (tmp_path / "o.tsv").exists()
+
+
+def test_a_corrupt_score_file_and_a_malformed_profile_are_refused_by_name(tmp_path: Path, caplog) -> None:
+    from utrbert.book.runner import ProfileError, load_profile
+
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(">a\nACGUACGUAC\n")
+    scores = tmp_path / "s.npz"
+    scores.write_bytes(b"PK\x03\x04garbage")
+    assert main(["-q", "motifs", "--pos", str(fasta), "--neg", str(fasta), "--scores", str(scores), "--out",
+                 str(tmp_path / "m"), "--db", "none"]) == 2  # fmt: skip
+    assert f"{scores}: cannot read" in caplog.text
+    profile = tmp_path / "p.yaml"
+    profile.write_text("profile: x\ndefaults: [unclosed\n")
+    with pytest.raises(ProfileError, match=r"p\.yaml: not valid YAML \(line 3"):
+        load_profile(profile)

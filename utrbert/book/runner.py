@@ -179,7 +179,12 @@ def load_profile(name_or_path: str | os.PathLike[str], profiles_dir: str | os.Pa
     if not path.is_file():
         available = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
         raise ProfileError(f"profile {raw!r} not found at {path}; available: {', '.join(available) or 'none'}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise ProfileError(f"{path}: not valid YAML ({where}{getattr(error, 'problem', None) or error})") from None
     if not isinstance(data, Mapping):
         raise ProfileError(f"{path}: a profile must be a YAML mapping")
     unknown = set(data) - PROFILE_KEYS

@@ -61,11 +61,14 @@ def _main(args: argparse.Namespace) -> int:
     from utrbert.data.readers import read_sequences
     from utrbert.interpret.score_files import write_scores
 
+    from utrbert.models.model import require_device
+
     try:
+        require_device(args.device)
         records = read_sequences(args.input)
         scores, provenance = run_attention(args.model, records, layers=args.layers, batch_size=args.batch_size,
                                            device=args.device)
-    except (ValueError, FileNotFoundError) as exc:  # bad records and checkpoints name themselves
+    except (ValueError, FileNotFoundError, IndexError) as exc:  # bad records, checkpoints and layers name themselves
         logger.error("%s", exc)
         return 2
     provenance["input"] = str(args.input)

@@ -62,7 +62,10 @@ def _cli(args: argparse.Namespace) -> int:
     if args.save_model and args.balanced:
         logger.error("--save-model keeps one classifier; --balanced averages several (save them one run at a time)")
         return 2
+    from utrbert.models.model import require_device
+
     try:
+        require_device(args.device)
         train = read_labeled_sequences(args.train, k=args.k)
         test = read_labeled_sequences(args.test, k=args.k)
         valid = read_labeled_sequences(args.valid, k=args.k) if args.valid is not None else None

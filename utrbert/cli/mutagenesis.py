@@ -27,13 +27,14 @@ logger = logging.getLogger(__name__)
 
 
 def _main(args: argparse.Namespace) -> int:
-    from utrbert.models.model import load_encoder_checkpoint
+    from utrbert.models.model import load_encoder_checkpoint, require_device
     from utrbert.interpret.mutagenesis import mutagenesis_matrix, score_sequences
     from utrbert.runs.provenance import environment
     from utrbert.data.readers import read_sequences
     from utrbert.data.records import SequenceRecord
 
     try:
+        require_device(args.device)
         records = read_sequences(args.fasta) if args.fasta else [SequenceRecord("sequence", args.seq, None)]
         model, tokenizer = load_encoder_checkpoint(args.model)
         if model.config.num_labels != 2 or "SequenceClassification" not in type(model).__name__:

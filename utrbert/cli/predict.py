@@ -125,7 +125,10 @@ def _main(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.overwrite:
         logger.error("%s exists; pass --overwrite to replace it", args.out)
         return 2
+    from utrbert.models.model import require_device
+
     try:
+        require_device(args.device)
         records = read_sequences(args.input)
         rows, windows, provenance = predict_records(
             args.model, records, window_nt=args.window_nt, stride_nt=args.stride_nt, batch_size=args.batch_size,

@@ -43,7 +43,10 @@ def _main(args: argparse.Namespace) -> int:
         warmup_steps=args.warmup_steps, seed=args.seed, precision=args.precision, device=args.device,
         position_init=args.position_init, fast_dropout=args.fast_dropout,
     )  # fmt: skip
+    from utrbert.models.model import require_device
+
     try:
+        require_device(args.device)
         if args.book_corpus:
             records, name = book_utr_records(resolve_data_dir(None)), "DM3Loc 3'UTRs (longest-ORF calls)"
         else:

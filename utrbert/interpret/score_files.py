@@ -18,6 +18,7 @@ Two forms, chosen by suffix:
 from __future__ import annotations
 
 import gzip
+import zipfile
 import json
 import os
 from collections.abc import Mapping
@@ -133,15 +134,15 @@ def read_scores(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             add(record_id, values, f"{path}:{number}")
     else:
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:  # closed on any error
                 if "ids" not in data or "scores" not in data:
                     raise ScoreFileError(f"{path}: an .npz score file needs 'ids' and 'scores' arrays")
                 ids, matrix = data["ids"], np.asarray(data["scores"], dtype=np.float64)
                 lengths = data["lengths"] if "lengths" in data else None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
             if isinstance(exc, ScoreFileError):
                 raise
-            raise ScoreFileError(f"{path}: cannot read ({exc})") from exc
+            raise ScoreFileError(f"{path}: cannot read ({type(exc).__name__}: {exc}; truncated or not an .npz file?)") from exc
         if matrix.ndim != 2 or len(ids) != len(matrix):
             raise ScoreFileError(f"{path}: 'scores' must be 2-D with one row per id ({len(ids)} ids, shape {matrix.shape})")
         for row, record_id in enumerate(ids):

@@ -37,6 +37,7 @@ __all__ = [
     "sinusoidal_positions",
     "k_from_vocab_size",
     "load_model",
+    "require_device",
     "load_encoder_checkpoint",
     "save_legacy_checkpoint",
     "use_eager_attention",
@@ -219,6 +220,18 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+def require_device(device: str) -> None:
+    """Refuse a CUDA device on a machine where torch sees none, with a message instead of torch's assertion.
+
+    >>> require_device("cpu")
+    """
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device here (torch {torch.__version__}); "
+                         "use --device cpu")
+    if not str(device).startswith(("cuda", "cpu", "mps")):
+        raise ValueError(f"unknown device {device!r}; use cpu or cuda")
+
+
 def load_model(
     path: str | os.PathLike[str],
     task: str = "mlm",
@@ -253,14 +266,27 @@ def load_model(
     config = _apply_task(config, task, num_labels, problem_type)
     with torch.random.fork_rng(devices=[]), _quiet_transformers():
         torch.manual_seed(seed)
-        model, info = TASKS[task].from_pretrained(
-            directory,
-            config=config,
-            attn_implementation=attn_implementation,
-            local_files_only=True,
-            output_loading_info=True,
-            dtype=torch.float32,  # a checkpoint stored in fp16 still trains and runs in fp32 (autocast does bf16)
-        )
+        try:
+            model, info = TASKS[task].from_pretrained(
+                directory,
+                config=config,
+                attn_implementation=attn_implementation,
+                local_files_only=True,
+                output_loading_info=True,
+                dtype=torch.float32,  # a checkpoint stored in fp16 still trains and runs in fp32 (autocast does bf16)
+            )
+        except RuntimeError as error:  # shapes that disagree with config.json
+            if "mismatched" not in str(error) and "size mismatch" not in str(error):
+                raise
+            raise ValueError(f"{directory}: the weights' shapes differ from those config.json describes (hidden_size "
+                             f"{config.hidden_size}, {config.num_hidden_layers} layers, vocabulary {config.vocab_size}): "
+                             "a config.json from another model?") from None  # fmt: skip
+        except Exception as error:  # a truncated or foreign weight file (safetensors' own error type)
+            if type(error).__name__ not in ("SafetensorError", "HeaderTooLarge", "UnpicklingError", "EOFError"):
+                raise
+            files = ", ".join(p.name for p in weight_files(directory))
+            raise ValueError(f"{directory}: cannot read the weights ({files}): {error} (truncated or not a "
+                             "safetensors file?)") from None  # fmt: skip
     head_prefixes = _HEAD_PREFIXES[task]
     missing = [name for name in info["missing_keys"] if not name.startswith(head_prefixes)]
     if missing:
