@@ -40,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from utrbert.book.polish import polish_notebook
 from utrbert.book.staleness import HASH_KEY, code_hash
 
 __all__ = [
@@ -394,8 +395,8 @@ def _relative(path: Path, root: Path) -> str:
 def _record_provenance(
     output: Path, profile: Mapping[str, Any], params: Mapping[str, Any], repo_root: Path, template_hash: str
 ) -> None:
-    """Write ``metadata.utrbert`` (profile, parameters, the template's code hash) into an executed notebook; make
-    papermill paths relative."""
+    """Write ``metadata.utrbert`` (profile, parameters, the template's code hash) into an executed notebook, make
+    papermill paths relative and polish it for readers (:func:`utrbert.book.polish.polish_notebook`)."""
     import nbformat
 
     nb = nbformat.read(output, as_version=4)
@@ -409,6 +410,7 @@ def _record_provenance(
     for key in ("input_path", "output_path"):
         if pm.get(key):
             pm[key] = _relative(Path(pm[key]), repo_root)
+    polish_notebook(nb)  # parameter cells out of the reader's way, no progress bars
     nbformat.write(nb, output)
 
 
