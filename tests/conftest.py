@@ -56,3 +56,15 @@ def real_data_dir() -> Path:
     if path is None:
         pytest.skip("needs real data: set UTRBERT_DATA to the data directory")
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny k=3 binary classifier with its tokenizer (random weights, seed 0), as the commands read it."""
+    from utrbert.models.model import build_config, build_model
+    from utrbert.tokens.tokenization import KmerTokenizer
+
+    directory = tmp_path_factory.mktemp("classifier")
+    build_model(build_config("tiny", k=3, initializer_range=0.6), task="classification", seed=0).save_pretrained(directory)
+    KmerTokenizer(k=3).save_pretrained(directory)
+    return directory

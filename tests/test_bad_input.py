@@ -161,13 +161,8 @@ def test_command_line_refuses_bad_input_with_exit_code_2(name: str, args: list[s
 
 
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory) -> Path:
-    from utrbert.models.model import build_config, build_model
-
-    directory = tmp_path_factory.mktemp("clf")
-    build_model(build_config("tiny", k=3), task="classification", seed=0).save_pretrained(directory)
-    KmerTokenizer(k=3).save_pretrained(directory)
-    return directory
+def classifier(tiny_classifier: Path) -> Path:
+    return tiny_classifier
 
 
 def _damaged_copy(classifier: Path, tmp_path: Path, damage: str) -> Path:

@@ -42,12 +42,8 @@ def test_read_sequences_takes_fasta_with_or_without_labels_and_tables(tmp_path: 
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("ckpt")
-    model = build_model(build_config("tiny", k=3, initializer_range=0.6), task="classification", seed=0)
-    model.save_pretrained(directory)
-    KmerTokenizer(k=3).save_pretrained(directory)
-    return directory
+def checkpoint(tiny_classifier: Path) -> Path:
+    return tiny_classifier
 
 
 def test_attention_command_writes_scores_equal_to_eager_attention(tmp_path: Path, checkpoint: Path) -> None:

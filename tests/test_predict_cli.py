@@ -18,12 +18,8 @@ SEQS = {"short": "ACGUACGUAGCUAGCUAGGG", "other": "UUUACGAUCGAUUUAGC", "long": "
 
 
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("clf")
-    model = build_model(build_config("tiny", k=3, initializer_range=0.6), task="classification", seed=0)
-    model.save_pretrained(directory)
-    KmerTokenizer(k=3).save_pretrained(directory)
-    return directory
+def classifier(tiny_classifier: Path) -> Path:
+    return tiny_classifier
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
