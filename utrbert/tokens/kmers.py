@@ -139,14 +139,21 @@ def _looks_like_kmers(tokens: list[str]) -> bool:
     return all(a[1:] == b[:-1] for a, b in zip(tokens, tokens[1:]))
 
 
-def _equal_kmer_sized_pieces(tokens: list[str]) -> bool:
-    """True for two or more whitespace-separated pieces of one k-mer size (3-6) that are not overlapping k-mers:
-    text that would be misread both as raw nucleotides and as k-mers.
+def _equal_kmer_sized_pieces(text: str) -> int:
+    """The piece size (else 0) when one line holds two or more space-separated pieces of one k-mer size (3-6) that are not
+    overlapping k-mers: text that would be misread both as raw nucleotides and as k-mers. Sequences wrapped
+    over several lines (one piece a line, as in FASTA) are raw nucleotides, not k-mer text.
 
-    >>> _equal_kmer_sized_pieces("ACG CGA GUA".split()), _equal_kmer_sized_pieces("ACGUACGUAC GUACGUACGU".split())
-    (True, False)
+    >>> _equal_kmer_sized_pieces("ACG CGA GUA"), _equal_kmer_sized_pieces("ACGUACGUAC GUACGUACGU")
+    (3, 0)
+    >>> _equal_kmer_sized_pieces("ACGUAC\\nGUACGU")
+    0
     """
-    return len(tokens) >= 2 and len({len(t) for t in tokens}) == 1 and len(tokens[0]) in SUPPORTED_K
+    for line in text.splitlines():
+        pieces = line.split()
+        if len(pieces) >= 2 and len({len(p) for p in pieces}) == 1 and len(pieces[0]) in SUPPORTED_K:
+            return len(pieces[0])
+    return 0
 
 
 def parse_sequence(text: str, k: int, record_id: str | int | None = None, input_format: str = "auto") -> str:
@@ -184,10 +191,10 @@ def parse_sequence(text: str, k: int, record_id: str | int | None = None, input_
             if not _looks_like_kmers(tokens) and len(tokens) > 1:
                 raise SequenceError(f"{_name(record_id)}: space-separated k-mers do not overlap by k-1")
             return normalize_sequence(kmers_to_seq(tokens), record_id)
-        elif _equal_kmer_sized_pieces(tokens):
+        elif size := _equal_kmer_sized_pieces(text):
             raise SequenceError(
-                f"{_name(record_id)}: space-separated pieces of {len(tokens[0])} nt that do not overlap by "
-                f"{len(tokens[0]) - 1}: neither raw nucleotides nor 3UTRBERT k-mer text (remove the spaces, or give "
+                f"{_name(record_id)}: space-separated pieces of {size} nt that do not overlap by "
+                f"{size - 1}: neither raw nucleotides nor 3UTRBERT k-mer text (remove the spaces, or give "
                 "overlapping k-mers)"
             )
     seq = normalize_sequence(text, record_id)
