@@ -167,6 +167,21 @@ def test_tokens_resolve_to_paths_and_demo_data_is_written_once(tmp_path: Path, m
 # ----------------------------------------------------------------------------------------- with papermill
 
 
+def test_a_summary_page_listed_first_runs_after_the_other_chapters(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"summary": None, "a": None, "b": None}, order=["summary", "a", "b"])
+    template = root / "notebooks" / "summary.ipynb"
+    nb = nbformat.read(template, as_version=4)
+    nb.metadata["utrbert"] = {"run_last": True}
+    nbformat.write(nb, template)
+    profile = _profile(tmp_path, notebooks=_overrides(tmp_path, "summary", "a", "b"))
+
+    written = run_chapters(profile, tmp_path / "out", repo_root=root)
+    assert [p.stem for p in written] == ["a", "b", "summary"]
+    assert (tmp_path / "log.txt").read_text().split() == ["a", "b", "summary"]
+    run_chapters(profile, tmp_path / "out", only=["summary", "a"], repo_root=root)
+    assert (tmp_path / "log.txt").read_text().split()[3:] == ["a", "summary"]
+
+
 def test_run_injects_declared_parameters_in_toc_order(tmp_path: Path) -> None:
     root = _repo(tmp_path, {"a_first": None, "b_second": None}, order=["b_second", "a_first"])
     profile = _profile(tmp_path, notebooks=_overrides(tmp_path, "a_first", "b_second"), device="cuda")

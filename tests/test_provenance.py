@@ -33,3 +33,22 @@ def test_results_are_written_as_strict_json_with_context(tmp_path: Path) -> None
     assert record["context"]["profile"] == "cpu"
     with pytest.raises(TypeError):
         write_results(tmp_path, "bad", {"x": object()}, context)
+
+
+def test_a_failed_results_write_leaves_the_previous_file_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    context = run_context("cpu", None, "cpu")
+    path = write_results(tmp_path, "rbp", {"mean_auroc": 0.8}, context)
+    before = path.read_text(encoding="utf-8")
+    with pytest.raises(TypeError):
+        write_results(tmp_path, "rbp", {"mean_auroc": object()}, context)  # not JSON: refused before writing
+
+    import os
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the process is stopped between writing the text and renaming it into place
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_results(tmp_path, "rbp", {"mean_auroc": 0.9}, context)
+    assert path.read_text(encoding="utf-8") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rbp.json"]  # no temporary file left behind

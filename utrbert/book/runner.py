@@ -6,7 +6,8 @@ book renders with execution off (``book/<stem>.ipynb``). This module turns the f
 * the chapter list and its order come from ``_toc.yml`` (:func:`chapters_from_toc`);
 * parameters come from a profile file ``profiles/<name>.yaml`` (:func:`load_profile`): ``defaults`` given to
   every notebook plus per-notebook overrides under ``notebooks``;
-* :func:`run_chapters` executes each template with papermill and writes ``<output_dir>/<stem>.ipynb``.
+* :func:`run_chapters` executes each template with papermill and writes ``<output_dir>/<stem>.ipynb``; a page
+  that summarises the others (``metadata.utrbert.run_last``, the scorecard) is executed after them.
 
 Rules the runner enforces:
 
@@ -461,6 +462,19 @@ def chapter_needs(template: str | os.PathLike[str]) -> dict[str, tuple[str, str]
     return out
 
 
+RUN_LAST_KEY = "run_last"
+"""Key under a template's ``metadata.utrbert``: ``true`` for a page that summarises the other chapters' results
+(the scorecard): it is listed where readers should meet it but executed after every other selected chapter."""
+
+
+def runs_last(template: str | os.PathLike[str]) -> bool:
+    """Whether a chapter template is marked to execute after the others (:data:`RUN_LAST_KEY`)."""
+    import nbformat
+
+    nb = nbformat.read(os.fspath(template), as_version=4)
+    return bool(nb.metadata.get("utrbert", {}).get(RUN_LAST_KEY, False))
+
+
 def _with_dependencies(
     selected: list[str], stems: list[str], root: Path, template_of: Any, params_of: Any
 ) -> list[str]:
@@ -516,7 +530,8 @@ def run_chapters(
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     progress_bar: bool = False,
 ) -> list[Path]:
-    """Execute the chapter templates in ``_toc.yml`` order and write executed copies to ``output_dir``.
+    """Execute the chapter templates in ``_toc.yml`` order (pages marked :data:`RUN_LAST_KEY` after the others)
+    and write executed copies to ``output_dir``.
 
     A chapter that needs another chapter's output (:func:`chapter_needs`, e.g. chapter 03 needs chapter 02's
     checkpoint) reuses it when it exists; when it does not and the other chapter would write it there, that
@@ -577,6 +592,8 @@ def run_chapters(
     for stem in selected:  # every chapter's parameters are checked before any runs, not halfway through the book
         params_of(stem)
     selected = _with_dependencies(selected, stems, root, template_of, params_of)
+    last = [stem for stem in selected if runs_last(template_of(stem))]
+    selected = [stem for stem in selected if stem not in last] + last  # summary pages read the others' results
     written: list[Path] = []
     for stem in selected:
         template, output = root / "notebooks" / f"{stem}.ipynb", out / f"{stem}.ipynb"

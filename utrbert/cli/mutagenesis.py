@@ -15,11 +15,12 @@ score, delta``), ``DIR/summary.tsv`` (per sequence: reference score, the most da
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 from pathlib import Path
 from typing import Any
+
+from utrbert.runs.store import atomic_write_json
 
 __all__ = ["register"]
 
@@ -49,7 +50,7 @@ def _main(args: argparse.Namespace) -> int:
     summary.to_csv(out / "summary.tsv", sep="\t", index=False, float_format="%.6g")
     run = {"model": str(args.model), "input": str(args.fasta) if args.fasta else "--seq",
            "n_sequences": len(records), "n_variants": len(variants), "environment": environment(args.device)}
-    (out / "run.json").write_text(json.dumps(run, indent=1, default=str) + "\n", encoding="utf-8")
+    atomic_write_json(out / "run.json", run, sort_keys=False)
     if args.plots:
         import matplotlib.pyplot as plt
 

@@ -55,6 +55,7 @@ from utrbert.data.readers import iter_fasta
 from utrbert.data.records import DataFormatError, SequenceRecord, index_by_id, normalized_sequence
 from utrbert.data.registry import file_digest, md5_file
 from utrbert.data.synthetic import as_generator
+from utrbert.runs.store import atomic_write_json
 
 __all__ = [
     "MIN_CODONS",
@@ -584,7 +585,7 @@ class Corpus:
         self.excluded.to_csv(out / "excluded.tsv", sep="\t", index=False)
         files.append(out / "excluded.tsv")
         meta = dict(self.provenance, splits=list(self.splits), sha256={p.name: file_digest(p, "sha256") for p in files})
-        (out / "corpus.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        atomic_write_json(out / "corpus.json", meta, indent=2)  # written last: its presence marks a whole corpus
         logger.info("saved corpus (%s windows) to %s", {n: len(s) for n, s in self.splits.items()}, out)
         return out
 

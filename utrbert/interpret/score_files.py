@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from utrbert.runs.store import atomic_write_json
+
 __all__ = ["ScoreFileError", "read_scores", "write_scores", "provenance_path"]
 
 
@@ -88,7 +90,7 @@ def write_scores(
         np.savez_compressed(path, ids=np.array(ids, dtype=str), scores=padded,
                             lengths=np.array([len(a) for a in arrays], dtype=np.int64),
                             provenance=np.array(json.dumps(info, default=str)))
-    provenance_path(path).write_text(json.dumps(info, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    atomic_write_json(provenance_path(path), info, allow_nan=True)
     return path
 
 

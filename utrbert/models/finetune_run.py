@@ -19,7 +19,6 @@ training sets: one model per balanced subset, scores averaged (:func:`run_balanc
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from typing import TYPE_CHECKING
+
+from utrbert.runs.store import atomic_write_json
 
 if TYPE_CHECKING:  # torch and transformers are imported when a run starts, not on import
     import pandas as pd
@@ -200,6 +201,6 @@ def write_run(out_dir: str | os.PathLike[str], metrics: dict[str, Any], predicti
     """Write ``metrics.json`` and ``predictions.tsv`` into ``out_dir`` (created if needed)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    atomic_write_json(out / "metrics.json", metrics, indent=2, allow_nan=True)
     predictions.to_csv(out / "predictions.tsv", sep="\t", index=False, float_format="%.6g")
     return out

@@ -32,6 +32,7 @@ import numpy as np
 
 from utrbert.tokens.kmers import SPECIAL_TOKENS
 from utrbert.data.records import SequenceRecord
+from utrbert.runs.store import atomic_write_json
 
 __all__ = ["segments", "segment_records", "attention_kmer_features", "MrnaEmbeddings", "embed_mrnas", "load_embeddings",
            "pad_windows"]
@@ -198,7 +199,7 @@ def embed_mrnas(
             raise ValueError(f"{cache} holds embeddings made with other settings or mRNAs; use another cache_dir")
     else:
         manifest = {"settings": settings, "shards": shards}
-        manifest_path.write_text(json.dumps(manifest) + "\n", encoding="utf-8")
+        atomic_write_json(manifest_path, manifest, indent=None, sort_keys=False)
     model, tokenizer = None, None
     by_id = {r.id: r for r in records}
     for number, shard in enumerate(tqdm(shards, desc="embedding shards", disable=not progress)):

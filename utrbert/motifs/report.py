@@ -9,7 +9,6 @@ both run this; :func:`default_motif_database` is ATtRACT human in the data direc
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from utrbert.motifs.matching import best_matches, tomtom_matches
 from utrbert.motifs.discovery import MotifDiscovery, MotifSettings, RegionRule, discover_motifs
 from utrbert.motifs.pwm import Pwm
 from utrbert.data.records import SequenceRecord
+from utrbert.runs.store import atomic_write_json
 
 __all__ = ["ATTRACT_HUMAN", "MotifReport", "find_and_match_motifs", "write_report", "default_motif_database"]
 
@@ -105,5 +105,5 @@ def write_report(report: MotifReport, out: str | os.PathLike[str], extra: Mappin
     kept.to_csv(directory / "matches.tsv", sep="\t", index=False, float_format="%.6g")
     run = {"settings": report.discovery.settings, "counts": report.discovery.counts, "match_q": report.match_q,
            "environment": environment("cpu"), **dict(extra or {})}
-    (directory / "run.json").write_text(json.dumps(run, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    atomic_write_json(directory / "run.json", run, allow_nan=True)
     return directory

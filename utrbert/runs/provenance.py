@@ -7,7 +7,6 @@ figures.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -152,8 +151,9 @@ def write_results(
     results_dir: str | os.PathLike[str], chapter: str, values: dict[str, Any], context: dict[str, Any]
 ) -> Path:
     """Write ``<results_dir>/<chapter>.json`` holding the headline ``values`` and their ``context``."""
+    from utrbert.runs.store import atomic_write_json
+
     path = Path(results_dir) / f"{chapter}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = {"chapter": chapter, "values": _plain(values), "context": _plain(context)}
-    path.write_text(json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+    atomic_write_json(path, record, indent=2, default=None)
     return path

@@ -67,15 +67,25 @@ def file_identity(path: str | os.PathLike[str]) -> dict[str, str]:
     return {"name": file.name, "md5": file_digest(file)}
 
 
-def atomic_write_json(path: str | os.PathLike[str], record: Mapping[str, Any]) -> str:
-    """Write ``record`` as indented JSON to ``path`` atomically; return the text written.
+def atomic_write_json(
+    path: str | os.PathLike[str],
+    record: Any,
+    *,
+    indent: int | None = 1,
+    sort_keys: bool = True,
+    allow_nan: bool = False,
+    default: Callable[[Any], Any] | None = str,
+) -> str:
+    """Write ``record`` as JSON to ``path`` atomically; return the text written.
 
     The text goes to a temporary file in the target's folder, is flushed and fsynced, then renamed over the
-    target with :func:`os.replace`. NaN and infinity are refused (strict JSON).
+    target with :func:`os.replace`: a reader (or a run resumed after a kill) sees the old file or the new one,
+    never half of one. NaN and infinity are refused (strict JSON) unless ``allow_nan``; values JSON cannot
+    hold are written with ``default`` (``str``; None: refused with TypeError).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(record, indent=1, sort_keys=True, default=str, allow_nan=False) + "\n"
+    text = json.dumps(record, indent=indent, sort_keys=sort_keys, default=default, allow_nan=allow_nan) + "\n"
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
