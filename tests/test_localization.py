@@ -3,6 +3,7 @@ multi-label metrics and the attention pooling head on generated data."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,29 @@ def test_cached_embeddings_equal_a_plain_per_mrna_loop_and_resume(tmp_path: Path
         load_embeddings(cache)
     windows, mask = pad_windows(result.subset(["NM_3", "NM_0"]))
     assert windows.shape[:2] == (2, 6) and mask.sum(1).tolist() == [6, 1]
+
+
+def test_damaged_cache_shards_are_refused_on_load_and_rebuilt_on_resume(tmp_path: Path, checkpoint: Path, mrnas, caplog) -> None:
+    cache = tmp_path / "cache"
+    kwargs = dict(segment_nt=600, window_nt=250, shard_size=3, progress=False)
+    result = embed_mrnas(checkpoint, mrnas, cache, **kwargs)
+    manifest = json.loads((cache / "manifest.json").read_text())
+    assert sorted(manifest["sha256"]) == ["shard_00000.npz", "shard_00001.npz", "shard_00002.npz"]
+
+    first, second = cache / "shard_00000.npz", cache / "shard_00001.npz"
+    first.write_bytes(first.read_bytes()[: first.stat().st_size // 2])  # truncated (a kill mid-copy, a full disk)
+    with np.load(second) as data:  # the right ids, zeroed vectors
+        arrays = {name: data[name] for name in data.files}
+    arrays["windows"] = np.zeros_like(arrays["windows"])
+    np.savez(second, **arrays)
+    with pytest.raises(ValueError, match="shard_00000.npz: its content is not the one the manifest recorded"):
+        load_embeddings(cache)
+
+    with caplog.at_level("WARNING"):
+        again = embed_mrnas(checkpoint, mrnas, cache, **kwargs)
+    assert sum("rebuilding" in r.getMessage() for r in caplog.records) == 2
+    assert np.array_equal(again.windows, result.windows) and np.array_equal(again.attention, result.attention)
+    assert json.loads((cache / "manifest.json").read_text())["sha256"] == manifest["sha256"]  # same bytes again
 
 
 def test_multilabel_metrics_per_compartment_and_constant_labels() -> None:

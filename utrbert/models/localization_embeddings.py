@@ -32,6 +32,7 @@ import numpy as np
 
 from utrbert.tokens.kmers import SPECIAL_TOKENS
 from utrbert.data.records import SequenceRecord
+from utrbert.data.registry import file_digest
 from utrbert.runs.store import atomic_write_json
 
 __all__ = ["segments", "segment_records", "attention_kmer_features", "MrnaEmbeddings", "embed_mrnas", "load_embeddings",
@@ -165,8 +166,10 @@ def embed_mrnas(
 ) -> MrnaEmbeddings:
     """Embed every mRNA with the frozen encoder, ``shard_size`` mRNAs per cached shard (skipped when present).
 
-    The cache's ``manifest.json`` holds the model identity (name, weight digest), k, windowing and the ids of
-    each shard; a cache made with anything else is an error, never mixed in. ``precision="bf16"`` runs the
+    The cache's ``manifest.json`` holds the model identity (name, weight digest), k, windowing, the ids of
+    each shard and the sha256 of every finished shard (the manifest is rewritten atomically after each one);
+    a cache made with anything else is an error, never mixed in. A shard whose file is missing, unreadable or
+    not the one recorded (truncated, overwritten) is rebuilt, never read. ``precision="bf16"`` runs the
     encoder under bf16 autocast (CUDA only) and is recorded in the manifest (fp32, the default, is unmarked).
     """
     import torch
@@ -200,12 +203,19 @@ def embed_mrnas(
     else:
         manifest = {"settings": settings, "shards": shards}
         atomic_write_json(manifest_path, manifest, indent=None, sort_keys=False)
+    checksums: dict[str, str] = manifest.setdefault("sha256", {})
     model, tokenizer = None, None
     by_id = {r.id: r for r in records}
     for number, shard in enumerate(tqdm(shards, desc="embedding shards", disable=not progress)):
         path = cache / f"shard_{number:05d}.npz"
-        if path.is_file():
+        problem = _shard_problem(path, shard, checksums.get(path.name))
+        if problem is None:
+            if path.name not in checksums:  # a cache from before checksums: record the verified shard's digest
+                checksums[path.name] = file_digest(path, "sha256")
+                atomic_write_json(manifest_path, manifest, indent=None, sort_keys=False)
             continue
+        if path.exists():
+            logger.warning("%s: %s; rebuilding it", path, problem)
         if model is None:
             model, tokenizer = load_encoder_checkpoint(model_dir)
         pieces = segment_records([by_id[i] for i in shard], segment_nt)
@@ -226,21 +236,47 @@ def embed_mrnas(
                  attention=attention[order].astype(np.float16),
                  spans=np.array([[w.start, w.end] for w in windowed.spans])[order],
                  segments=np.array([windowed.record_ids[i] for i in order]))
+        checksums[path.name] = file_digest(tmp, "sha256")
         tmp.replace(path)
+        atomic_write_json(manifest_path, manifest, indent=None, sort_keys=False)
     loaded = load_embeddings(cache)
     loaded.provenance["environment"] = environment(device)
     return loaded
 
 
+def _shard_problem(path: Path, ids: list[str], sha256: str | None) -> str | None:
+    """Why a cached shard cannot be used (None when it can): missing, not the file the manifest recorded, or,
+    for a shard without a recorded digest, unreadable or holding other mRNAs."""
+    import zipfile
+
+    if not path.is_file():
+        return "missing"
+    if sha256 is not None:
+        return None if file_digest(path, "sha256") == sha256 else "its content is not the one the manifest recorded"
+    try:
+        with np.load(path) as data:
+            if data["ids"].tolist() != ids:
+                return "its ids differ from the manifest"
+            for name in data.files:
+                data[name]  # reads (and CRC-checks) every array
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        return f"unreadable ({type(exc).__name__}: {exc})"
+    return None
+
+
 def load_embeddings(cache_dir: str | os.PathLike[str]) -> MrnaEmbeddings:
-    """Read a complete cache written by :func:`embed_mrnas`."""
+    """Read a complete cache written by :func:`embed_mrnas`; every shard is checked against the manifest's sha256."""
     cache = Path(cache_dir)
     manifest = json.loads((cache / "manifest.json").read_text(encoding="utf-8"))
+    checksums = manifest.get("sha256", {})
     ids, windows, kmers, counts, attention = [], [], [], [], []
     for number, shard in enumerate(manifest["shards"]):
         path = cache / f"shard_{number:05d}.npz"
         if not path.is_file():
             raise FileNotFoundError(f"{path} missing: the cache is incomplete (rerun embed_mrnas to resume)")
+        problem = _shard_problem(path, shard, checksums.get(path.name))
+        if problem is not None:
+            raise ValueError(f"{path}: {problem} (rerun embed_mrnas to rebuild it)")
         with np.load(path) as data:
             if data["ids"].tolist() != shard:
                 raise ValueError(f"{path}: its ids differ from the manifest")
