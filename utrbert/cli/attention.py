@@ -62,13 +62,15 @@ def _main(args: argparse.Namespace) -> int:
     from utrbert.interpret.score_files import write_scores
 
     from utrbert.models.model import require_device
+    from utrbert.runs.store import check_output
 
     try:
+        check_output(args.out, args.overwrite, folder=False)
         require_device(args.device)
         records = read_sequences(args.input)
         scores, provenance = run_attention(args.model, records, layers=args.layers, batch_size=args.batch_size,
                                            device=args.device)
-    except (ValueError, FileNotFoundError, IndexError) as exc:  # bad records, checkpoints and layers name themselves
+    except (ValueError, OSError, IndexError) as exc:  # bad records, checkpoints and layers name themselves
         logger.error("%s", exc)
         return 2
     provenance["input"] = str(args.input)
@@ -84,6 +86,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--model", required=True, type=Path, help="checkpoint directory (fine-tuned or pretrained)")
     parser.add_argument("--input", required=True, type=Path, help="FASTA or TSV/CSV of sequences with ids")
     parser.add_argument("--out", required=True, type=Path, help="score file: .tsv, .tsv.gz or .npz")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out score file")
     parser.add_argument("--layers", type=int, nargs="+", default=[-1], help="encoder layers to sum (default: -1)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")

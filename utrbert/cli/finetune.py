@@ -50,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "chunks), scores averaged (the paper's protocol)")
     parser.add_argument("--save-model", action="store_true",
                         help="also write the fine-tuned classifier to OUT/model (for `python -m utrbert predict`)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out")
     parser.set_defaults(func=_cli)
 
 
@@ -64,7 +65,10 @@ def _cli(args: argparse.Namespace) -> int:
         return 2
     from utrbert.models.model import require_device
 
+    from utrbert.runs.store import check_output
+
     try:
+        check_output(args.out, args.overwrite)
         require_device(args.device)
         train = read_labeled_sequences(args.train, k=args.k)
         test = read_labeled_sequences(args.test, k=args.k)
@@ -84,7 +88,7 @@ def _cli(args: argparse.Namespace) -> int:
         run = runner(
             train, test, valid, model_dir=args.model, size=args.size, k=args.k, config=config, max_train=args.max_train
         )
-    except (ValueError, FileNotFoundError) as exc:  # DataFormatError and SequenceError are ValueErrors
+    except (ValueError, OSError) as exc:  # DataFormatError, SequenceError: ValueErrors; outputs: FileExists/Permission
         logger.error("%s", exc)
         return 2
     out = write_run(args.out, run.metrics, run.predictions)

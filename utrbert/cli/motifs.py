@@ -36,7 +36,10 @@ def _main(args: argparse.Namespace) -> int:
     from utrbert.data.readers import read_sequences
     from utrbert.interpret.score_files import read_scores
 
+    from utrbert.runs.store import check_output
+
     try:
+        check_output(args.out, args.overwrite)
         positives, negatives = read_sequences(args.pos), read_sequences(args.neg)
         scores = read_scores(args.scores)
         missing = [r.id for r in positives if r.id not in scores]
@@ -50,7 +53,7 @@ def _main(args: argparse.Namespace) -> int:
                                  lengths=tuple(args.length) if args.length else None,
                                  p_adjusted=args.pval, window=args.window, ties=args.ties)
         report = find_and_match_motifs(positives, negatives, scores, settings, database)
-    except (ValueError, KeyError, FileNotFoundError) as exc:  # MEME, score-file and record errors name the culprit
+    except (ValueError, KeyError, OSError) as exc:  # MEME, score-file and record errors name the culprit
         logger.error("%s", exc)
         return 2
     inputs = {"pos": str(args.pos), "neg": str(args.neg), "scores": str(args.scores),
@@ -69,6 +72,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--neg", required=True, type=Path, help="negative sequences (FASTA or TSV with ids)")
     parser.add_argument("--scores", required=True, type=Path, help="per-nucleotide scores of the positives (.tsv/.npz)")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out")
     parser.add_argument("--db", default=None, help="MEME motif database (default: ATtRACT human; 'none': no matching)")
     parser.add_argument("--min-len", type=int, default=5, help="minimum high-attention region length (default 5)")
     parser.add_argument("--pval", type=float, default=0.005, help="BH-adjusted p-value cutoff (default 0.005)")

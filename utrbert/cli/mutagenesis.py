@@ -34,14 +34,17 @@ def _main(args: argparse.Namespace) -> int:
     from utrbert.data.readers import read_sequences
     from utrbert.data.records import SequenceRecord
 
+    from utrbert.runs.store import check_output
+
     try:
+        check_output(args.out, args.overwrite)
         require_device(args.device)
         records = read_sequences(args.fasta) if args.fasta else [SequenceRecord("sequence", args.seq, None)]
         model, tokenizer = load_encoder_checkpoint(args.model)
         if model.config.num_labels != 2 or "SequenceClassification" not in type(model).__name__:
             raise ValueError(f"{args.model}: mutagenesis needs a fine-tuned binary classifier checkpoint")
         variants, summary = score_sequences(model, tokenizer, records, args.batch_size, args.device)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:
         logger.error("%s", exc)
         return 2
     out = Path(args.out)
@@ -75,6 +78,7 @@ def register(subparsers: Any) -> None:
     source.add_argument("--seq", help="one sequence (ACGU/T, N allowed)")
     source.add_argument("--fasta", type=Path, help="FASTA or TSV/CSV of sequences with ids")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--plots", action="store_true", help="also draw one heatmap per sequence")

@@ -122,19 +122,18 @@ def _main(args: argparse.Namespace) -> int:
     from utrbert.data.readers import read_sequences
     from utrbert.runs.store import atomic_write_json
 
-    if args.out.exists() and not args.overwrite:
-        logger.error("%s exists; pass --overwrite to replace it", args.out)
-        return 2
     from utrbert.models.model import require_device
+    from utrbert.runs.store import check_output
 
     try:
+        check_output(args.out, args.overwrite, folder=False)
         require_device(args.device)
         records = read_sequences(args.input)
         rows, windows, provenance = predict_records(
             args.model, records, window_nt=args.window_nt, stride_nt=args.stride_nt, batch_size=args.batch_size,
             device=args.device, precision=args.precision,
         )  # fmt: skip
-    except (ValueError, FileNotFoundError) as exc:  # bad records and checkpoints name themselves
+    except (ValueError, OSError) as exc:  # bad records and checkpoints name themselves
         logger.error("%s", exc)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -99,6 +99,27 @@ def atomic_write_json(
     return text
 
 
+def check_output(path: str | os.PathLike[str], overwrite: bool = False, *, folder: bool = True) -> None:
+    """Check an output path before any compute: refuse one that already holds results unless ``overwrite``,
+    and one that cannot be written (a file where a folder is wanted, no write permission).
+
+    ``folder``: the output is a directory (refused when it has any entry) rather than a single file.
+    Raises :class:`FileExistsError` or :class:`PermissionError` naming the path.
+    """
+    target = Path(path)
+    if folder and target.exists() and not target.is_dir():
+        raise FileExistsError(f"{target} is a file; the output must be a folder")
+    if not folder and target.is_dir():
+        raise FileExistsError(f"{target} is a folder; the output must be a file")
+    if not overwrite and (target.is_file() or (target.is_dir() and any(target.iterdir()))):
+        raise FileExistsError(f"{target} already holds results; pass --overwrite to replace them, or choose another path")
+    existing = target if target.is_dir() else target.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{target}: cannot write under {existing}")
+
+
 class ItemStore:
     """Finished items of one run, one JSON file each under ``root`` (see the module docstring).
 
