@@ -60,5 +60,5 @@ def test_check_output_refuses_files_for_folders_and_unwritable_places(tmp_path: 
     locked.mkdir()
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))  # root ignores modes
-    with pytest.raises(PermissionError, match=r"locked/out: cannot write under .*locked"):
+    with pytest.raises(PermissionError, match=r"locked/out/deeper: cannot write under .*locked"):
         check_output(locked / "out" / "deeper")
