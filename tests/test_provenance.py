@@ -52,3 +52,15 @@ def test_a_failed_results_write_leaves_the_previous_file_whole(tmp_path: Path, m
         write_results(tmp_path, "rbp", {"mean_auroc": 0.9}, context)
     assert path.read_text(encoding="utf-8") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rbp.json"]  # no temporary file left behind
+
+
+def test_utrbert_version_comes_from_the_package_not_the_distribution_name() -> None:
+    import tomllib
+
+    import utrbert
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["name"] == "utrbert-book"  # "utrbert" on the package index is another upload
+    assert project["version"] == utrbert.__version__
+    context = run_context("cpu", None, "cpu")
+    assert context["utrbert"] == utrbert.__version__ and context["torch"] != "not installed"

@@ -27,7 +27,6 @@ import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -358,12 +357,9 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 
 
 def _provenance(model: nn.Module, k: int, **extra: Any) -> dict[str, Any]:
-    versions = {}
-    for package in ("utrbert", "torch", "transformers", "numpy"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
+    from utrbert.runs.provenance import package_versions
+
+    versions = package_versions(("torch", "transformers", "numpy"))
     config = model.config
     return {
         "k": k,

@@ -22,7 +22,22 @@ from utrbert.data.synthetic import is_demo_data
 
 __all__ = ["environment", "device_description", "run_context", "context_markdown", "write_results"]
 
-_PACKAGES = ("utrbert", "torch", "transformers", "tokenizers", "numpy", "pandas", "scikit-learn")
+_PACKAGES = ("torch", "transformers", "tokenizers", "numpy", "pandas", "scikit-learn")
+"""Distributions whose versions are recorded next to every figure (utrbert's own comes from ``utrbert.__version__``:
+its distribution is named ``utrbert-book`` on the package index, the import name stays ``utrbert``)."""
+
+
+def package_versions(packages: tuple[str, ...] = _PACKAGES) -> dict[str, str]:
+    """``utrbert`` (this package's version) and each installed distribution's version, or ``not installed``."""
+    from utrbert import __version__
+
+    versions = {"utrbert": __version__}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
 
 
 def device_description(device: str | None = None) -> str:
@@ -71,12 +86,7 @@ def _git_commit() -> str:
 
 def environment(device: str | None = None) -> dict[str, str]:
     """Device, package versions, git commit and UTC date, for recording next to any figure."""
-    versions = {"python": platform.python_version()}
-    for package in _PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
+    versions = {"python": platform.python_version(), **package_versions()}
     return {
         "device": device_description(device),
         **versions,
