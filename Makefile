@@ -3,6 +3,7 @@
 #   make test                 unit tests + doctests, smoke run of every chapter, warnings-as-errors book build
 #   make chapters PROFILE=cpu rerun every chapter on real data (UTRBERT_DATA) into book/, then rebuild the book
 #   make gpu-check [DRY=1]    one-shot GPU check into $OUT (default scratch/gpu-check); DRY=1: CPU, tiny settings
+#   make gpu-smoke            the smoke run with the gpu profile's options (bf16 autocast, GPU batches) on the CPU
 # GNU make. Every recipe runs in bash with -e -o pipefail, so any failing command fails the target.
 
 SHELL := bash
@@ -16,6 +17,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= cpu
 SMOKE_OUT := scratch/smoke
+GPU_SMOKE_OUT := scratch/gpu-smoke
 
 # The install stamp is keyed on the content of requirements.txt and pyproject.toml: pip runs again only when
 # one of them changes (or the venv is new), not whenever a checkout touches their modification times.
@@ -25,10 +27,10 @@ STAMP := $(VENV)/.utrbert-installed-$(REQ_HASH)
 # Render book/ (pre-executed notebooks, execute_notebooks: off) from clean; -W: warnings are errors.
 JB_BUILD := rm -rf _build && $(BIN)/jupyter-book build -W -n --keep-going .
 
-.PHONY: book test chapters clean help gpu-check
+.PHONY: book test chapters clean help gpu-check gpu-smoke
 
 help:
-	@sed -n '2,5p' Makefile
+	@sed -n '2,6p' Makefile
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,7 +47,17 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 	rm -rf $(SMOKE_OUT)
 	$(BIN)/python -m utrbert book --profile smoke --out $(SMOKE_OUT)
+	$(MAKE) --no-print-directory gpu-smoke
 	$(JB_BUILD)
+
+# The GPU code path (bf16 autocast, GPU batch sizes) on the CPU: needs native bf16 (AVX512-BF16 or AMX).
+gpu-smoke: $(STAMP)
+	@if $(BIN)/python -c "import sys; from utrbert.models.pretraining import cpu_supports_bf16; sys.exit(not cpu_supports_bf16())"; then \
+		rm -rf $(GPU_SMOKE_OUT); \
+		$(BIN)/python -m utrbert book --profile gpu-smoke --out $(GPU_SMOKE_OUT); \
+	else \
+		echo "gpu-smoke: skipped, this CPU has no native bf16 (AVX512-BF16 or AMX) for bf16 autocast"; \
+	fi
 
 chapters: $(STAMP)
 	@test -n "$$UTRBERT_DATA" || { echo "make chapters: set UTRBERT_DATA to the data directory (layout of ../shared/data)" >&2; exit 1; }

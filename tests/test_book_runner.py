@@ -383,3 +383,36 @@ def test_env_token_passes_none_so_no_machine_path_reaches_the_page(tmp_path: Pat
     (tmp_path / "demo").mkdir()
     assert data_label(tmp_path / "demo") == "demo"
     assert str(tmp_path) not in data_label(tmp_path.parent)
+
+
+def test_a_profile_extends_another_key_by_key(tmp_path: Path) -> None:
+    base = {"profile": "base", "description": "b", "cell_timeout": 60, "defaults": {"seed": 1, "device": "cpu"},
+            "shared": {"finetune": {"epochs": 1, "batch_size": 32}},
+            "notebooks": {"a": {"use": ["finetune"], "steps": 2}, "b": {"steps": 5}}}
+    child = {"profile": "child", "extends": "base", "defaults": {"device": "cuda"},
+             "shared": {"finetune": {"batch_size": 64}}, "notebooks": {"a": {"steps": 3}}}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump(child))
+    profile = load_profile("child", tmp_path)
+    assert profile["profile"] == "child" and profile["cell_timeout"] == 60
+    assert profile["defaults"] == {"seed": 1, "device": "cuda"}
+    assert profile["notebooks"]["a"] == {"epochs": 1, "batch_size": 64, "steps": 3}  # shared block merged, then used
+    assert profile["notebooks"]["b"] == {"steps": 5}
+
+    (tmp_path / "loop.yaml").write_text(yaml.safe_dump({"profile": "loop", "extends": "loop"}))
+    with pytest.raises(ProfileError, match="loop"):
+        load_profile("loop", tmp_path)
+    (tmp_path / "orphan.yaml").write_text(yaml.safe_dump({"profile": "orphan", "extends": "nowhere"}))
+    with pytest.raises(ProfileError, match="extends 'nowhere'.*does not exist"):
+        load_profile("orphan", tmp_path)
+
+
+def test_the_gpu_smoke_profile_is_the_smoke_run_with_the_gpu_profiles_options() -> None:
+    root = Path(__file__).resolve().parents[1]
+    smoke, gpu, shaped = (load_profile(name, root / "profiles") for name in ("smoke", "gpu", "gpu-smoke"))
+    assert shaped["defaults"] == smoke["defaults"]  # demo data, CPU, scratch outputs
+    for stem, params in gpu["notebooks"].items():
+        for key in ("precision", "batch_size", "embed_batch_size"):
+            if key in params:
+                assert shaped["notebooks"][stem][key] == params[key], (stem, key)
+    assert shaped["notebooks"]["03_rbp_binding"]["bert_size"] == smoke["notebooks"]["03_rbp_binding"]["bert_size"]

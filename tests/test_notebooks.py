@@ -102,10 +102,17 @@ def test_toc_root_is_intro() -> None:
     assert (REPO_ROOT / "book" / "intro.md").is_file()
 
 
-@pytest.mark.parametrize("name", ["smoke", "cpu", "gpu"])
+PROFILE_NAMES = sorted(p.stem for p in (REPO_ROOT / "profiles").glob("*.yaml"))
+
+
+def test_every_profile_file_is_checked() -> None:
+    assert {"smoke", "cpu", "gpu", "gpu-smoke", "gpu-short"} <= set(PROFILE_NAMES)
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
 def test_profiles_load_and_cover_only_toc_chapters(name: str) -> None:
     profile = load_profile(name, REPO_ROOT / "profiles")
     assert profile["profile"] == name
     assert set(profile["notebooks"]) <= set(CHAPTERS)
-    expected = "@demo" if name == "smoke" else "@env"
+    expected = "@demo" if "smoke" in name else "@env"
     assert profile["defaults"]["data_dir"] == expected

@@ -138,7 +138,7 @@ def _effective_parameters(stem: str, profile: dict, out: Path) -> dict:
     return values
 
 
-@pytest.mark.parametrize("profile", ["cpu", "smoke", "gpu"])
+@pytest.mark.parametrize("profile", ["cpu", "smoke", "gpu", "gpu-smoke", "gpu-short"])
 def test_the_motif_chapter_fine_tunes_exactly_as_the_rbp_chapter(profile: str, tmp_path: Path, monkeypatch) -> None:
     """The motif chapter reuses the RBP chapter's classifiers only if both fine-tune with the same settings."""
     monkeypatch.setenv("UTRBERT_DATA", str(tmp_path))  # real profiles resolve the data directory; none is read
@@ -150,7 +150,7 @@ def test_the_motif_chapter_fine_tunes_exactly_as_the_rbp_chapter(profile: str, t
     assert {name: motifs[name] for name in shared} == {name: rbp[name] for name in shared}
 
 
-@pytest.mark.parametrize("profile", ["cpu", "smoke", "gpu"])
+@pytest.mark.parametrize("profile", ["cpu", "smoke", "gpu", "gpu-smoke", "gpu-short"])
 def test_the_representations_chapter_analyses_the_rbp_chapters_classifier(profile: str, tmp_path: Path, monkeypatch) -> None:
     """07_representations reuses the RBP chapter's fine-tuned classifier only if it fine-tunes with the same settings."""
     monkeypatch.setenv("UTRBERT_DATA", str(tmp_path))

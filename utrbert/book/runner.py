@@ -70,7 +70,7 @@ DEFAULT_CELL_TIMEOUT = 1800
 TOKENS = ("@demo", "@env", "@out", "@repo")
 """Special string values resolved by the runner (see the module docstring)."""
 
-PROFILE_KEYS = {"profile", "description", "defaults", "shared", "notebooks", "cell_timeout"}
+PROFILE_KEYS = {"profile", "extends", "description", "defaults", "shared", "notebooks", "cell_timeout"}
 """Top-level keys a profile file may have."""
 
 
@@ -157,8 +157,65 @@ def find_repo_root(start: str | os.PathLike[str] | None = None) -> Path:
 # ----------------------------------------------------------------------------------------------- profiles
 
 
+def _read_yaml_profile(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise ProfileError(f"{path}: not valid YAML ({where}{getattr(error, 'problem', None) or error})") from None
+    if not isinstance(data, Mapping):
+        raise ProfileError(f"{path}: a profile must be a YAML mapping")
+    unknown = set(data) - PROFILE_KEYS
+    if unknown:
+        raise ProfileError(f"{path}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(PROFILE_KEYS)}")
+    return dict(data)
+
+
+def _extended(path: Path, data: dict[str, Any], seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """``data`` on top of the profile it ``extends`` (a name in the same folder): ``defaults`` and each
+    ``shared`` block and chapter's overrides merged key by key (:func:`_merge_profiles`), the other keys replaced.
+    """
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str) or not base_name or "/" in base_name:
+        raise ProfileError(f"{path}: 'extends' must name a profile in the same folder, got {base_name!r}")
+    base_path = path.parent / f"{base_name}.yaml"
+    if base_path in seen or base_path == path:
+        raise ProfileError(f"{path}: profiles extend each other in a loop ({base_name!r})")
+    if not base_path.is_file():
+        raise ProfileError(f"{path}: extends {base_name!r}, but {base_path} does not exist")
+    base = _extended(base_path, _read_yaml_profile(base_path), (*seen, path))
+    return _merge_profiles(base, data)
+
+
+def _merge_profiles(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    """The child profile's keys over the base's; ``defaults``, ``shared`` blocks and chapter overrides key by key.
+
+    >>> _merge_profiles({"defaults": {"a": 1}, "notebooks": {"x": {"p": 1}}, "cell_timeout": 60},
+    ...                 {"defaults": {"b": 2}, "notebooks": {"x": {"q": 2}, "y": {}}})
+    {'defaults': {'a': 1, 'b': 2}, 'notebooks': {'x': {'p': 1, 'q': 2}, 'y': {}}, 'cell_timeout': 60}
+    """
+    merged = {**base, **{k: v for k, v in child.items() if k not in ("defaults", "shared", "notebooks")}}
+    for key in ("defaults", "shared", "notebooks"):
+        if key not in base and key not in child:
+            continue
+        ours, theirs = base.get(key) or {}, child.get(key) or {}
+        if not isinstance(ours, Mapping) or not isinstance(theirs, Mapping):
+            raise ProfileError(f"'{key}' must be a mapping in both a profile and the profile it extends")
+        if key == "defaults":
+            merged[key] = {**ours, **theirs}
+        else:  # one level deeper: a shared block or a chapter's overrides
+            merged[key] = {name: {**(ours.get(name) or {}), **(theirs.get(name) or {})} for name in {**ours, **theirs}}
+    return merged
+
+
 def load_profile(name_or_path: str | os.PathLike[str], profiles_dir: str | os.PathLike[str] | None = None) -> dict:
     """Load and validate a parameter profile.
+
+    A profile may start from another with ``extends: <name>`` (the gpu-shaped smoke profile is the smoke profile
+    plus the gpu profile's options): see :func:`_extended`.
 
     Args:
         name_or_path: A profile name (``smoke`` reads ``<profiles_dir>/smoke.yaml``) or a path to a YAML file.
@@ -181,22 +238,13 @@ def load_profile(name_or_path: str | os.PathLike[str], profiles_dir: str | os.Pa
     if not path.is_file():
         available = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
         raise ProfileError(f"profile {raw!r} not found at {path}; available: {', '.join(available) or 'none'}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise ProfileError(f"{path}: not valid YAML ({where}{getattr(error, 'problem', None) or error})") from None
-    if not isinstance(data, Mapping):
-        raise ProfileError(f"{path}: a profile must be a YAML mapping")
-    unknown = set(data) - PROFILE_KEYS
-    if unknown:
-        raise ProfileError(f"{path}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(PROFILE_KEYS)}")
+    data = _read_yaml_profile(path)
     name = data.get("profile")
     if not isinstance(name, str) or not name:
         raise ProfileError(f"{path}: missing 'profile: <name>'")
     if by_name and name != raw:
         raise ProfileError(f"{path}: declares profile {name!r} but was loaded as {raw!r}")
+    data = _extended(path, data)
     defaults = data.get("defaults") or {}
     notebooks = data.get("notebooks") or {}
     shared = data.get("shared") or {}
@@ -478,7 +526,8 @@ def runs_last(template: str | os.PathLike[str]) -> bool:
 def _with_dependencies(
     selected: list[str], stems: list[str], root: Path, template_of: Any, params_of: Any
 ) -> list[str]:
-    """``selected`` plus the chapters whose missing outputs a selected chapter needs, in toc order."""
+    """``selected`` plus the chapters whose missing outputs a selected chapter needs, in the order of ``stems``
+    (the execution order: toc order with the pages marked :data:`RUN_LAST_KEY` last)."""
     chosen = set(selected)
     pending = list(selected)
     while pending:
@@ -588,12 +637,12 @@ def run_chapters(
             params[stem] = resolve_parameters(prof, stem, declared[stem], repo_root=root, output_dir=out, demo=demo)
         return params[stem]
 
-    selected = _select(stems, only)
+    last = {stem for stem in stems if runs_last(template_of(stem))}  # summary pages read the others' results
+    order = [stem for stem in stems if stem not in last] + [stem for stem in stems if stem in last]
+    selected = _select(order, only)
     for stem in selected:  # every chapter's parameters are checked before any runs, not halfway through the book
         params_of(stem)
-    selected = _with_dependencies(selected, stems, root, template_of, params_of)
-    last = [stem for stem in selected if runs_last(template_of(stem))]
-    selected = [stem for stem in selected if stem not in last] + last  # summary pages read the others' results
+    selected = _with_dependencies(selected, order, root, template_of, params_of)
     written: list[Path] = []
     for stem in selected:
         template, output = root / "notebooks" / f"{stem}.ipynb", out / f"{stem}.ipynb"
