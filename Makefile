@@ -4,6 +4,7 @@
 #   make chapters PROFILE=cpu rerun every chapter on real data (UTRBERT_DATA) into book/, then rebuild the book
 #   make gpu-check [DRY=1]    one-shot GPU check into $OUT (default scratch/gpu-check); DRY=1: CPU, tiny settings
 #   make gpu-smoke            the smoke run with the gpu profile's options (bf16 autocast, GPU batches) on the CPU
+#   make site-check           load every rendered page in headless Chromium: no broken image/link, machine path, traceback
 # GNU make. Every recipe runs in bash with -e -o pipefail, so any failing command fails the target.
 
 SHELL := bash
@@ -27,10 +28,10 @@ STAMP := $(VENV)/.utrbert-installed-$(REQ_HASH)
 # Render book/ (pre-executed notebooks, execute_notebooks: off) from clean; -W: warnings are errors.
 JB_BUILD := rm -rf _build && $(BIN)/jupyter-book build -W -n --keep-going .
 
-.PHONY: book test chapters clean help gpu-check gpu-smoke
+.PHONY: book test chapters clean help gpu-check gpu-smoke site-check
 
 help:
-	@sed -n '2,6p' Makefile
+	@sed -n '2,7p' Makefile
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +43,11 @@ $(STAMP):
 book: $(STAMP)
 	$(JB_BUILD)
 	@echo "book: _build/html/index.html"
+
+# The rendered site as a browser sees it (scripts/check_site.py; without Chromium it checks the HTML files and says so).
+site-check: $(STAMP)
+	test -f _build/html/index.html || { $(JB_BUILD); }
+	$(BIN)/python scripts/check_site.py _build/html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
