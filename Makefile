@@ -1,7 +1,8 @@
 # utrbert: one make target per README command.
 #   make book                 install .venv if needed, render the executed chapters in book/ into _build/html
 #   make test                 unit tests + doctests, smoke run of every chapter, warnings-as-errors book build
-#   make chapters PROFILE=cpu rerun every chapter on real data (UTRBERT_DATA) into book/, then rebuild the book
+#   make chapters PROFILE=cpu rerun the chapters whose code, profile or parameters changed (FORCE=1: all) on real
+#                             data (UTRBERT_DATA) into book/, then rebuild the book
 #   make gpu-check [DRY=1]    one-shot GPU check into $OUT (default scratch/gpu-check); DRY=1: CPU, tiny settings
 #   make gpu-smoke            the smoke run with the gpu profile's options (bf16 autocast, GPU batches) on the CPU
 #   make site-check           load every rendered page in headless Chromium: no broken image/link, machine path, traceback
@@ -31,7 +32,7 @@ JB_BUILD := rm -rf _build && $(BIN)/jupyter-book build -W -n --keep-going .
 .PHONY: book test chapters clean help gpu-check gpu-smoke site-check
 
 help:
-	@sed -n '2,7p' Makefile
+	@sed -n '2,8p' Makefile
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,7 +68,7 @@ gpu-smoke: $(STAMP)
 
 chapters: $(STAMP)
 	@test -n "$$UTRBERT_DATA" || { echo "make chapters: set UTRBERT_DATA to the data directory (layout of ../shared/data)" >&2; exit 1; }
-	$(BIN)/python -m utrbert book --profile $(PROFILE) --out book
+	$(BIN)/python -m utrbert book --profile $(PROFILE) --out book $(if $(FORCE),,--changed-only)
 	$(JB_BUILD)
 
 # No install step: on a lent GPU machine pip cannot reach an index, so the check runs on the Python that is there

@@ -416,3 +416,29 @@ def test_the_gpu_smoke_profile_is_the_smoke_run_with_the_gpu_profiles_options() 
             if key in params:
                 assert shaped["notebooks"][stem][key] == params[key], (stem, key)
     assert shaped["notebooks"]["03_rbp_binding"]["bert_size"] == smoke["notebooks"]["03_rbp_binding"]["bert_size"]
+
+
+def test_changed_only_skips_current_copies_and_reruns_edited_or_reparameterised_chapters(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"summary": None, "a": None, "b": None}, order=["summary", "a", "b"])
+    template = root / "notebooks" / "summary.ipynb"
+    nb = nbformat.read(template, as_version=4)
+    nb.metadata["utrbert"] = {"run_last": True}
+    nbformat.write(nb, template)
+    profile = _profile(tmp_path, notebooks=_overrides(tmp_path, "summary", "a", "b"))
+    log = tmp_path / "log.txt"
+    run_chapters(profile, tmp_path / "out", repo_root=root)
+    assert log.read_text().split() == ["a", "b", "summary"]
+
+    assert run_chapters(profile, tmp_path / "out", repo_root=root, changed_only=True) == []  # everything current
+    assert log.read_text().split() == ["a", "b", "summary"]
+
+    edited = nbformat.read(root / "notebooks" / "b.ipynb", as_version=4)  # a code change to b
+    edited.cells[-1].source += "\nx = 1"
+    nbformat.write(edited, root / "notebooks" / "b.ipynb")
+    written = run_chapters(profile, tmp_path / "out", repo_root=root, changed_only=True)
+    assert [p.stem for p in written] == ["b", "summary"]  # the summary page follows any chapter that ran
+
+    reparameterised = {**profile, "defaults": {**profile["defaults"], "seed": 8}}
+    written = run_chapters(reparameterised, tmp_path / "out", repo_root=root, changed_only=True)
+    assert [p.stem for p in written] == ["a", "b", "summary"]
+    assert run_chapters(reparameterised, tmp_path / "out", repo_root=root, changed_only=True) == []

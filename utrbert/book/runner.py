@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from utrbert.book.polish import polish_notebook
-from utrbert.book.staleness import HASH_KEY, code_hash
+from utrbert.book.staleness import HASH_KEY, code_hash, stale_reason
 
 __all__ = [
     "BookError",
@@ -463,6 +463,17 @@ def _record_provenance(
     nbformat.write(nb, output)
 
 
+def current_copy(template: Path, output: Path, profile_name: str, params: Mapping[str, Any]) -> bool:
+    """Whether ``output`` is an executed copy of ``template``'s current code with this profile and parameters."""
+    import nbformat
+
+    if not output.is_file():
+        return False
+    recorded = nbformat.read(output, as_version=4).metadata.get("utrbert", {})
+    return (recorded.get("profile") == profile_name and recorded.get("parameters") == dict(params)
+            and stale_reason(template, output) is None)
+
+
 def parse_setting(text: str) -> tuple[str, str, Any]:
     """One ``--set`` argument, ``chapter.parameter=value`` (the value read as YAML), as a triple.
 
@@ -578,6 +589,7 @@ def run_chapters(
     *,
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     progress_bar: bool = False,
+    changed_only: bool = False,
 ) -> list[Path]:
     """Execute the chapter templates in ``_toc.yml`` order (pages marked :data:`RUN_LAST_KEY` after the others)
     and write executed copies to ``output_dir``.
@@ -595,6 +607,9 @@ def run_chapters(
         settings: Per-run parameter values on top of the profile, ``{stem: {parameter: value}}`` (the CLI's
             ``--set stem.parameter=value``); checked like profile overrides.
         progress_bar: Show papermill's per-cell progress bar.
+        changed_only: Skip a chapter whose executed copy in ``output_dir`` is current (:func:`current_copy`:
+            same template code, profile and parameters), as make skips a target that is up to date; a page
+            marked :data:`RUN_LAST_KEY` runs whenever another chapter ran.
 
     Returns:
         The paths of the executed copies, in the order run.
@@ -646,6 +661,9 @@ def run_chapters(
     written: list[Path] = []
     for stem in selected:
         template, output = root / "notebooks" / f"{stem}.ipynb", out / f"{stem}.ipynb"
+        if changed_only and not (stem in last and written) and current_copy(template, output, prof["profile"], params[stem]):
+            logger.info("%s: %s is current (same code, profile and parameters); not executed again", stem, output)
+            continue
         output.unlink(missing_ok=True)  # never leave an older run's copy looking like this run's result
         template_hash = code_hash(nbformat.read(template, as_version=4))
         logger.info("running %s with profile %r -> %s (%s)", template, prof["profile"], output, params[stem])

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="CHAPTER.PARAM=VALUE", dest="settings",
                         help="a parameter value for this run, over the profile (value read as YAML; repeatable)")
     parser.add_argument("--repo-root", type=Path, default=None, help="repository root (default: found from cwd)")
+    parser.add_argument("--changed-only", action="store_true",
+                        help="skip chapters whose executed copy in --out is current (same template code, profile "
+                             "and parameters)")
     parser.set_defaults(func=_cli)
 
 
@@ -36,7 +39,8 @@ def _cli(args: argparse.Namespace) -> int:
         for text in args.settings:
             stem, name, value = parse_setting(text)
             settings.setdefault(stem, {})[name] = value
-        written = run_chapters(args.profile, args.out, only=args.only, repo_root=args.repo_root, settings=settings)
+        written = run_chapters(args.profile, args.out, only=args.only, repo_root=args.repo_root, settings=settings,
+                               changed_only=args.changed_only)
     except BookError as exc:
         logger.error("%s", exc)
         return 1
