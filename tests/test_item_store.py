@@ -109,3 +109,17 @@ def test_a_staged_item_of_another_checkpoint_is_refused(tmp_path: Path) -> None:
     _item(ItemStore(tmp_path / "staged"), "A/pretrained", old, 0.6)
     with pytest.raises(ValueError, match="cannot be adopted"):
         adopt_checkpoint(tmp_path / "results", tmp_path / "new", tmp_path / "staged")
+
+
+def test_atomic_writes_get_the_ordinary_file_mode(tmp_path) -> None:
+    import os
+    import stat
+
+    from utrbert.runs.store import atomic_write_json
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "item.json", {"a": 1})
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "item.json").stat().st_mode) == 0o644  # readable by others, like open() gives

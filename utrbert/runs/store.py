@@ -67,6 +67,13 @@ def file_identity(path: str | os.PathLike[str]) -> dict[str, str]:
     return {"name": file.name, "md5": file_digest(file)}
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_json(
     path: str | os.PathLike[str],
     record: Any,
@@ -88,6 +95,7 @@ def atomic_write_json(
     text = json.dumps(record, indent=indent, sort_keys=sort_keys, default=default, allow_nan=allow_nan) + "\n"
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.chmod(temporary, 0o666 & ~_umask())  # the mode a plain open() would give, not mkstemp's private 0600
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
