@@ -68,3 +68,16 @@ def tiny_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_model(build_config("tiny", k=3, initializer_range=0.6), task="classification", seed=0).save_pretrained(directory)
     KmerTokenizer(k=3).save_pretrained(directory)
     return directory
+
+
+@pytest.fixture
+def utr_fasta(tmp_path: Path) -> Path:
+    """A FASTA of 40 random 3'UTR-like sequences (120-300 nt, seed 0): a corpus small enough to pretrain on in seconds."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "utrs.fa"
+    with open(path, "w", encoding="utf-8") as handle:
+        for i in range(40):
+            handle.write(f">utr{i}\n{''.join(rng.choice(list('ACGU'), int(rng.integers(120, 300))))}\n")
+    return path

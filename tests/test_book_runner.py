@@ -60,6 +60,13 @@ def _repo(tmp_path: Path, notebooks: dict[str, str | None], order: list[str]) ->
     return root
 
 
+def _mark_run_last(template: Path) -> None:
+    """Mark a template as a summary page, executed after the other chapters."""
+    nb = nbformat.read(template, as_version=4)
+    nb.metadata["utrbert"] = {"run_last": True}
+    nbformat.write(nb, template)
+
+
 def _profile(tmp_path: Path, name: str = "trial", notebooks: dict | None = None, **defaults: object) -> dict:
     return {
         "profile": name,
@@ -169,10 +176,7 @@ def test_tokens_resolve_to_paths_and_demo_data_is_written_once(tmp_path: Path, m
 
 def test_a_summary_page_listed_first_runs_after_the_other_chapters(tmp_path: Path) -> None:
     root = _repo(tmp_path, {"summary": None, "a": None, "b": None}, order=["summary", "a", "b"])
-    template = root / "notebooks" / "summary.ipynb"
-    nb = nbformat.read(template, as_version=4)
-    nb.metadata["utrbert"] = {"run_last": True}
-    nbformat.write(nb, template)
+    _mark_run_last(root / "notebooks" / "summary.ipynb")
     profile = _profile(tmp_path, notebooks=_overrides(tmp_path, "summary", "a", "b"))
 
     written = run_chapters(profile, tmp_path / "out", repo_root=root)
@@ -420,10 +424,7 @@ def test_the_gpu_smoke_profile_is_the_smoke_run_with_the_gpu_profiles_options() 
 
 def test_changed_only_skips_current_copies_and_reruns_edited_or_reparameterised_chapters(tmp_path: Path) -> None:
     root = _repo(tmp_path, {"summary": None, "a": None, "b": None}, order=["summary", "a", "b"])
-    template = root / "notebooks" / "summary.ipynb"
-    nb = nbformat.read(template, as_version=4)
-    nb.metadata["utrbert"] = {"run_last": True}
-    nbformat.write(nb, template)
+    _mark_run_last(root / "notebooks" / "summary.ipynb")
     profile = _profile(tmp_path, notebooks=_overrides(tmp_path, "summary", "a", "b"))
     log = tmp_path / "log.txt"
     run_chapters(profile, tmp_path / "out", repo_root=root)

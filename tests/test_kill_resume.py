@@ -57,14 +57,6 @@ def _kill_after(script: str, cwd: Path, started: Callable[[], bool], delay_s: fl
             process.wait()
 
 
-def _utr_fasta(path: Path, n: int = 40, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    with open(path, "w", encoding="utf-8") as handle:
-        for i in range(n):
-            handle.write(f">utr{i}\n{''.join(rng.choice(list('ACGU'), int(rng.integers(120, 300))))}\n")
-    return path
-
-
 PRETRAIN = """
 from utrbert.models.pretraining_recipe import PretrainingRecipe, fasta_utr_records, run_pretraining
 records = fasta_utr_records([{fasta!r}])
@@ -73,11 +65,11 @@ run_pretraining(records, {out!r}, recipe, steps=24, progress=False)
 """
 
 
-def test_pretraining_killed_at_a_random_point_resumes_to_the_same_weights(tmp_path: Path) -> None:
+def test_pretraining_killed_at_a_random_point_resumes_to_the_same_weights(tmp_path: Path, utr_fasta: Path) -> None:
     from utrbert.models.model import load_model
     from utrbert.models.pretraining import latest_checkpoint
 
-    fasta = _utr_fasta(tmp_path / "utrs.fa")
+    fasta = utr_fasta
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     _run(PRETRAIN.format(fasta=str(fasta), out=str(straight)), REPO)
     delay = float(np.random.default_rng(1).uniform(0.0, 1.5))

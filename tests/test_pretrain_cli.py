@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -15,21 +14,13 @@ from utrbert.models.pretraining import latest_checkpoint
 from utrbert.models.pretraining_recipe import PretrainingRecipe, fasta_utr_records, run_pretraining
 
 
-def _fasta(path: Path, n: int = 40, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    with open(path, "w", encoding="utf-8") as handle:
-        for i in range(n):
-            handle.write(f">utr{i}\n{''.join(rng.choice(list('ACGU'), int(rng.integers(120, 300))))}\n")
-    return path
-
-
 def _args(fasta: Path, out: Path, *extra: str) -> list[str]:
     return ["-q", "pretrain", "--corpus", str(fasta), "--out", str(out), "--size", "tiny", "--batch-size", "8",
             "--precision", "fp32", *extra]  # fmt: skip
 
 
-def test_interrupted_cli_run_resumes_to_the_same_weights(tmp_path: Path, capsys) -> None:
-    fasta = _fasta(tmp_path / "utrs.fa")
+def test_interrupted_cli_run_resumes_to_the_same_weights(utr_fasta: Path, tmp_path: Path, capsys) -> None:
+    fasta = utr_fasta
     assert main(_args(fasta, tmp_path / "straight", "--steps", "10", "--export", str(tmp_path / "exported"))) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"] == 10
     # the same run stopped by its time budget after one step, then the same command again
@@ -43,16 +34,16 @@ def test_interrupted_cli_run_resumes_to_the_same_weights(tmp_path: Path, capsys)
     assert card["run_step"] == 10 and card["tokens_seen"] > 0 and card["recipe"]["size"] == "tiny"
 
 
-def test_other_settings_into_the_same_run_are_refused(tmp_path: Path, caplog) -> None:
-    fasta = _fasta(tmp_path / "utrs.fa")
+def test_other_settings_into_the_same_run_are_refused(utr_fasta: Path, tmp_path: Path, caplog) -> None:
+    fasta = utr_fasta
     assert main(_args(fasta, tmp_path / "run", "--steps", "4", "--max-minutes", "1e-9")) == 0
     assert main(_args(fasta, tmp_path / "run", "--steps", "4", "--seed", "3")) == 2
     assert "recipe.seed: 0 then, 3 now" in caplog.text
 
 
-def test_a_run_may_change_device_between_executions(tmp_path: Path) -> None:
+def test_a_run_may_change_device_between_executions(utr_fasta: Path, tmp_path: Path) -> None:
     """The device describes an execution, not the run: a plan that differs only in it continues the run."""
-    records = fasta_utr_records([_fasta(tmp_path / "utrs.fa")])
+    records = fasta_utr_records([utr_fasta])
     recipe = PretrainingRecipe(size="tiny", batch_size=8, precision="fp32", checkpoint_every=100)
     first = run_pretraining(records, tmp_path / "run", recipe, steps=4, max_minutes=1e-9, progress=False)
     assert first["steps_done"] == 1 and not first["finished"]
@@ -67,8 +58,8 @@ def test_a_run_may_change_device_between_executions(tmp_path: Path) -> None:
                                                                      peak_lr=1e-3), steps=4, progress=False)
 
 
-def test_continuing_from_a_checkpoint_counts_its_tokens_and_keeps_ladder_steps(tmp_path: Path) -> None:
-    records = fasta_utr_records([_fasta(tmp_path / "utrs.fa")])
+def test_continuing_from_a_checkpoint_counts_its_tokens_and_keeps_ladder_steps(utr_fasta: Path, tmp_path: Path) -> None:
+    records = fasta_utr_records([utr_fasta])
     recipe = PretrainingRecipe(size="tiny", batch_size=8, precision="fp32", checkpoint_every=100)
     first = run_pretraining(records, tmp_path / "first", recipe, steps=3, progress=False)
     from utrbert.models.pretraining_recipe import export_run_checkpoint
@@ -97,10 +88,10 @@ def test_bad_corpus_is_refused_with_the_record_named(tmp_path: Path, caplog) -> 
     assert "record 'a': duplicate id" in caplog.text
 
 
-def test_a_saved_run_state_continues_in_another_folder_to_the_same_weights(tmp_path: Path) -> None:
+def test_a_saved_run_state_continues_in_another_folder_to_the_same_weights(utr_fasta: Path, tmp_path: Path) -> None:
     from utrbert.models.pretraining_recipe import restore_run_state, save_run_state
 
-    records = fasta_utr_records([_fasta(tmp_path / "utrs.fa")])
+    records = fasta_utr_records([utr_fasta])
     recipe = PretrainingRecipe(size="tiny", batch_size=8, precision="fp32", checkpoint_every=3)
     straight = run_pretraining(records, tmp_path / "straight", recipe, steps=8, progress=False)
     # session 1: stopped after its first checkpoint; its state is saved (committed) and the machine is gone
