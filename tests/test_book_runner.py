@@ -443,3 +443,16 @@ def test_changed_only_skips_current_copies_and_reruns_edited_or_reparameterised_
     written = run_chapters(reparameterised, tmp_path / "out", repo_root=root, changed_only=True)
     assert [p.stem for p in written] == ["a", "b", "summary"]
     assert run_chapters(reparameterised, tmp_path / "out", repo_root=root, changed_only=True) == []
+
+
+def test_changed_only_ignores_the_parameters_a_template_marks_execution_only(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"a": None, "b": None}, order=["a", "b"])
+    template = root / "notebooks" / "a.ipynb"
+    nb = nbformat.read(template, as_version=4)
+    nb.metadata["utrbert"] = {"execution_only": ["seed"]}  # as chapters mark their time budgets
+    nbformat.write(nb, template)
+    profile = _profile(tmp_path, notebooks=_overrides(tmp_path, "a", "b"))
+    run_chapters(profile, tmp_path / "out", repo_root=root)
+    reseeded = {**profile, "defaults": {**profile["defaults"], "seed": 8}}
+    written = run_chapters(reseeded, tmp_path / "out", repo_root=root, changed_only=True)
+    assert [p.stem for p in written] == ["b"]

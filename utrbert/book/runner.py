@@ -463,14 +463,25 @@ def _record_provenance(
     nbformat.write(nb, output)
 
 
+EXECUTION_ONLY_KEY = "execution_only"
+"""Key under a template's ``metadata.utrbert``: the parameters that bound how much one execution computes
+(``time_budget_minutes``, ``run_label``, ...) but not what it computes; :func:`current_copy` ignores them."""
+
+
 def current_copy(template: Path, output: Path, profile_name: str, params: Mapping[str, Any]) -> bool:
-    """Whether ``output`` is an executed copy of ``template``'s current code with this profile and parameters."""
+    """Whether ``output`` is an executed copy of ``template``'s current code with this profile and parameters
+    (those the template lists under :data:`EXECUTION_ONLY_KEY` aside)."""
     import nbformat
 
     if not output.is_file():
         return False
+    ignored = set(nbformat.read(template, as_version=4).metadata.get("utrbert", {}).get(EXECUTION_ONLY_KEY, []))
     recorded = nbformat.read(output, as_version=4).metadata.get("utrbert", {})
-    return (recorded.get("profile") == profile_name and recorded.get("parameters") == dict(params)
+
+    def relevant(values: Mapping[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in values.items() if key not in ignored}
+
+    return (recorded.get("profile") == profile_name and relevant(recorded.get("parameters", {})) == relevant(params)
             and stale_reason(template, output) is None)
 
 
