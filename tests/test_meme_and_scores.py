@@ -105,3 +105,23 @@ def test_truncated_gzip_score_file_is_an_error(tmp_path) -> None:
     path.write_bytes(path.read_bytes()[:-30])
     with pytest.raises(ScoreFileError, match="cannot read"):
         read_scores(path)
+
+
+def test_score_files_are_replaced_whole_and_a_mismatched_provenance_is_named(tmp_path) -> None:
+    import numpy as np
+
+    from utrbert.interpret.score_files import ScoreFileError, provenance_path, read_score_provenance, read_scores, write_scores
+
+    path = tmp_path / "scores.npz"
+    write_scores({"a": np.array([0.1, 0.2])}, path, {"model": "first"})
+    old_provenance = provenance_path(path).read_text()
+    assert read_score_provenance(path)["model"] == "first"
+    write_scores({"a": np.array([0.3, 0.4, 0.5])}, path, {"model": "second"})
+    assert read_scores(path)["a"].tolist() == pytest.approx([0.3, 0.4, 0.5])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.npz", "scores.npz.provenance.json"]  # no temporaries
+    provenance_path(path).write_text(old_provenance)  # as if killed between the data and its provenance
+    with pytest.raises(ScoreFileError, match="describes another version of scores.npz"):
+        read_score_provenance(path)
+    tsv = tmp_path / "scores.tsv.gz"
+    write_scores({"b": np.array([1.0])}, tsv, {})
+    assert read_scores(tsv)["b"].tolist() == [1.0] and "data_sha256" in read_score_provenance(tsv)

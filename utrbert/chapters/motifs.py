@@ -164,7 +164,7 @@ def _saved_attention(
     settings: MotifRunSettings, positives: Sequence[Any],
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """The RBP benchmark's attention of this set's test positives, if it fits these settings exactly."""
-    from utrbert.interpret.score_files import provenance_path, read_scores
+    from utrbert.interpret.score_files import read_score_provenance, read_scores
     from utrbert.runs.benchmark import attention_path, settings_fingerprint
 
     if benchmark_results_dir is None or settings.max_positives is not None:  # the file covers all test positives
@@ -172,7 +172,7 @@ def _saved_attention(
     path = attention_path(benchmark_results_dir, set_name)
     if not path.is_file():
         return None
-    info = json.loads(provenance_path(path).read_text(encoding="utf-8"))
+    info = read_score_provenance(path)
     if (info.get("fingerprint") != settings_fingerprint(bench_settings, "pretrained")
             or list(info.get("layers_requested", [])) != list(settings.layers)
             or info.get("head_summary_positives") != min(len(positives), settings.head_summary_positives)):

@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from utrbert.data.registry import file_digest
 from utrbert.runs.store import atomic_write_json
 
-__all__ = ["ScoreFileError", "read_scores", "write_scores", "provenance_path"]
+__all__ = ["ScoreFileError", "read_scores", "write_scores", "provenance_path", "read_score_provenance"]
 
 
 class ScoreFileError(ValueError):
@@ -74,24 +75,52 @@ def write_scores(
             raise ValueError(f"record id {record_id!r} contains a tab or newline")
     path.parent.mkdir(parents=True, exist_ok=True)
     info = dict(provenance or {})
-    if kind == "tsv":
-        lines = ["id\tscores"] + [f"{i}\t" + ",".join(f"{v:.6g}" for v in a) for i, a in zip(ids, arrays)]
-        text = "\n".join(lines) + "\n"
-        if path.name.lower().endswith(".gz"):
-            with gzip.open(path, "wt", encoding="utf-8") as handle:
-                handle.write(text)
+    temporary = path.with_name(f".{path.name}.tmp")  # the same suffixes, so numpy and gzip see the real kind
+    try:
+        if kind == "tsv":
+            lines = ["id\tscores"] + [f"{i}\t" + ",".join(f"{v:.6g}" for v in a) for i, a in zip(ids, arrays)]
+            text = "\n".join(lines) + "\n"
+            if path.name.lower().endswith(".gz"):
+                with gzip.open(temporary, "wt", encoding="utf-8") as handle:
+                    handle.write(text)
+            else:
+                temporary.write_text(text, encoding="utf-8")
         else:
-            path.write_text(text, encoding="utf-8")
-    else:
-        width = max((len(a) for a in arrays), default=0)
-        padded = np.full((len(arrays), width), np.nan, dtype=np.dtype(npz_dtype))
-        for row, values in enumerate(arrays):
-            padded[row, : len(values)] = values
-        np.savez_compressed(path, ids=np.array(ids, dtype=str), scores=padded,
-                            lengths=np.array([len(a) for a in arrays], dtype=np.int64),
-                            provenance=np.array(json.dumps(info, default=str)))
-    atomic_write_json(provenance_path(path), info, allow_nan=True)
+            width = max((len(a) for a in arrays), default=0)
+            padded = np.full((len(arrays), width), np.nan, dtype=np.dtype(npz_dtype))
+            for row, values in enumerate(arrays):
+                padded[row, : len(values)] = values
+            with open(temporary, "wb") as handle:  # a file handle: numpy adds no .npz suffix
+                np.savez_compressed(handle, ids=np.array(ids, dtype=str), scores=padded,
+                                    lengths=np.array([len(a) for a in arrays], dtype=np.int64),
+                                    provenance=np.array(json.dumps(info, default=str)))
+        digest = file_digest(temporary, "sha256")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    # written after the data: a kill in between leaves a provenance file whose digest names the old data
+    atomic_write_json(provenance_path(path), {**info, DATA_DIGEST_KEY: digest}, allow_nan=True)
     return path
+
+
+DATA_DIGEST_KEY = "data_sha256"
+"""Key of a score file's provenance that holds the sha256 of the score file it describes."""
+
+
+def read_score_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The provenance file of a score file, checked against the scores it describes: when it records their
+    sha256 (files written since it does) and the score file is another, :class:`ScoreFileError` names both."""
+    path = Path(path)
+    side = provenance_path(path)
+    try:
+        info = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ScoreFileError(f"{side}: cannot read the provenance of {path.name} ({exc})") from exc
+    recorded = info.get(DATA_DIGEST_KEY)
+    if recorded is not None and recorded != file_digest(path, "sha256"):
+        raise ScoreFileError(f"{side} describes another version of {path.name} (its sha256 differs): write the "
+                             "scores again")
+    return info
 
 
 def read_scores(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
