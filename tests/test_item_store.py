@@ -123,3 +123,29 @@ def test_atomic_writes_get_the_ordinary_file_mode(tmp_path) -> None:
     finally:
         os.umask(mask)
     assert stat.S_IMODE((tmp_path / "item.json").stat().st_mode) == 0o644  # readable by others, like open() gives
+
+
+def test_an_atomic_directory_replaces_a_folder_whole_or_leaves_it_alone(tmp_path) -> None:
+    import pytest
+
+    from utrbert.runs.store import atomic_directory, atomic_write_table
+
+    target = tmp_path / "checkpoint"
+    with atomic_directory(target) as building:
+        (building / "weights").write_text("first")
+    with pytest.raises(RuntimeError):
+        with atomic_directory(target) as building:
+            (building / "weights").write_text("half")
+            raise RuntimeError("killed while writing")
+    assert (target / "weights").read_text() == "first"
+    with atomic_directory(target) as building:
+        (building / "weights").write_text("second")
+    assert [p.name for p in target.iterdir()] == ["weights"] and (target / "weights").read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]  # nothing left beside it
+
+    import gzip
+
+    import pandas as pd
+
+    atomic_write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.tsv.gz", sep="\t", index=False)
+    assert gzip.decompress((tmp_path / "t.tsv.gz").read_bytes()).decode() == "a\n1\n"

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from utrbert.runs.store import atomic_write_json
+from utrbert.runs.store import atomic_write_json, atomic_write_table
 
 __all__ = ["register"]
 
@@ -49,8 +49,8 @@ def _main(args: argparse.Namespace) -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    variants.to_csv(out / "variants.tsv", sep="\t", index=False, float_format="%.6g")
-    summary.to_csv(out / "summary.tsv", sep="\t", index=False, float_format="%.6g")
+    atomic_write_table(variants, out / "variants.tsv", sep="\t", index=False, float_format="%.6g")
+    atomic_write_table(summary, out / "summary.tsv", sep="\t", index=False, float_format="%.6g")
     run = {"model": str(args.model), "input": str(args.fasta) if args.fasta else "--seq",
            "n_sequences": len(records), "n_variants": len(variants), "environment": environment(args.device)}
     atomic_write_json(out / "run.json", run, sort_keys=False)

@@ -28,7 +28,7 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
-from utrbert.runs.store import atomic_write_json
+from utrbert.runs.store import atomic_write_json, atomic_write_table
 
 if TYPE_CHECKING:  # torch and transformers are imported when a run starts, not on import
     import pandas as pd
@@ -202,5 +202,5 @@ def write_run(out_dir: str | os.PathLike[str], metrics: dict[str, Any], predicti
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "metrics.json", metrics, indent=2, allow_nan=True)
-    predictions.to_csv(out / "predictions.tsv", sep="\t", index=False, float_format="%.6g")
+    atomic_write_table(predictions, out / "predictions.tsv", sep="\t", index=False, float_format="%.6g")
     return out

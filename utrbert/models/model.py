@@ -400,15 +400,17 @@ def export_checkpoint(
     ``card`` (data, steps, seed, held-out metrics, the command that reproduces it ...) is written both as
     ``model_card.json`` and as a readable ``README.md``. :func:`load_model` reads the result (in fp32).
     """
+    from utrbert.runs.store import atomic_directory
+
     check_tokenizer_matches(model, tokenizer)
     directory = Path(path)
-    directory.mkdir(parents=True, exist_ok=True)
-    with _quiet_transformers():
-        copy.deepcopy(model).to(device="cpu", dtype=dtype).save_pretrained(directory, safe_serialization=True)
-    tokenizer.save_pretrained(directory)
-    text = json.dumps(dict(card), indent=2, sort_keys=True, default=str)
-    (directory / "model_card.json").write_text(text + "\n", encoding="utf-8")
-    lines = [f"# {directory.name}", "", "A utrbert BERT checkpoint (masked-language model over k-mers of 3'UTRs).", ""]
-    lines += [f"- **{key}**: {json.dumps(value, default=str) if isinstance(value, (dict, list)) else value}" for key, value in card.items()]
-    (directory / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with atomic_directory(directory) as building:  # an existing checkpoint is replaced whole, or left as it was
+        with _quiet_transformers():
+            copy.deepcopy(model).to(device="cpu", dtype=dtype).save_pretrained(building, safe_serialization=True)
+        tokenizer.save_pretrained(building)
+        text = json.dumps(dict(card), indent=2, sort_keys=True, default=str)
+        (building / "model_card.json").write_text(text + "\n", encoding="utf-8")
+        lines = [f"# {directory.name}", "", "A utrbert BERT checkpoint (masked-language model over k-mers of 3'UTRs).", ""]
+        lines += [f"- **{key}**: {json.dumps(value, default=str) if isinstance(value, (dict, list)) else value}" for key, value in card.items()]
+        (building / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return directory

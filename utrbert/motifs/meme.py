@@ -132,8 +132,9 @@ def write_meme(
         lines.append(f"letter-probability matrix: alength= 4 w= {motif.width} nsites= {motif.nsites} E= 0")
         lines += [" ".join(f"{value:.6f}" for value in row) for row in motif.matrix]
         lines.append("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from utrbert.runs.store import atomic_write_text
+
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 

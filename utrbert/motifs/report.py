@@ -24,7 +24,7 @@ from utrbert.motifs.matching import best_matches, tomtom_matches
 from utrbert.motifs.discovery import MotifDiscovery, MotifSettings, RegionRule, discover_motifs
 from utrbert.motifs.pwm import Pwm
 from utrbert.data.records import SequenceRecord
-from utrbert.runs.store import atomic_write_json
+from utrbert.runs.store import atomic_write_json, atomic_write_table, atomic_write_text
 
 __all__ = ["ATTRACT_HUMAN", "MotifReport", "find_and_match_motifs", "write_report", "default_motif_database"]
 
@@ -96,13 +96,13 @@ def write_report(report: MotifReport, out: str | os.PathLike[str], extra: Mappin
     directory.mkdir(parents=True, exist_ok=True)
     columns = ["motif", "consensus", "instances", "p", "p_adjusted", "best_match", "best_match_rbp", "match_p",
                "match_q", "matched", "key", "members", "n_members", "n_pos_with", "n_neg_with", "skipped_windows"]
-    report.table[columns].to_csv(directory / "motifs.tsv", sep="\t", index=False, float_format="%.6g")
+    atomic_write_table(report.table[columns], directory / "motifs.tsv", sep="\t", index=False, float_format="%.6g")
     if report.pwms:
         write_meme(report.pwms, directory / "motifs.meme")
     else:
-        (directory / "motifs.meme").write_text("", encoding="utf-8")
+        atomic_write_text(directory / "motifs.meme", "")
     kept = report.matches[report.matches["q"] < 0.5] if not report.matches.empty else report.matches
-    kept.to_csv(directory / "matches.tsv", sep="\t", index=False, float_format="%.6g")
+    atomic_write_table(kept, directory / "matches.tsv", sep="\t", index=False, float_format="%.6g")
     run = {"settings": report.discovery.settings, "counts": report.discovery.counts, "match_q": report.match_q,
            "environment": environment("cpu"), **dict(extra or {})}
     atomic_write_json(directory / "run.json", run, allow_nan=True)

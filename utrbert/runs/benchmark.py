@@ -34,7 +34,7 @@ import pandas as pd
 from utrbert.data.records import SequenceRecord
 from utrbert.models.finetuning import FinetuneConfig, binary_labels
 from utrbert.models.metrics import evaluate_binary
-from utrbert.runs.store import ItemStore, settings_digest
+from utrbert.runs.store import ItemStore, atomic_write_table, settings_digest
 
 __all__ = [
     "BenchmarkSettings",
@@ -342,9 +342,8 @@ def run_item(
     if artifacts_dir is not None:
         out = Path(artifacts_dir) / splits.name
         out.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({"id": [r.id for r in splits.test], "label": test_labels, "score": test_scores}).to_csv(
-            out / f"{method.name}.tsv", sep="\t", index=False, float_format="%.6g"
-        )
+        atomic_write_table(pd.DataFrame({"id": [r.id for r in splits.test], "label": test_labels, "score": test_scores}),
+                           out / f"{method.name}.tsv", sep="\t", index=False, float_format="%.6g")
     logger.info("%s %s: test AUROC %.4f (%.0f s)", splits.name, method.name, metrics["auroc"], seconds)
     return stored
 

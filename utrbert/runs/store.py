@@ -32,6 +32,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,21 +91,75 @@ def atomic_write_json(
     never half of one. NaN and infinity are refused (strict JSON) unless ``allow_nan``; values JSON cannot
     hold are written with ``default`` (``str``; None: refused with TypeError).
     """
+    text = json.dumps(record, indent=indent, sort_keys=sort_keys, default=default, allow_nan=allow_nan) + "\n"
+    atomic_write_text(path, text)
+    return text
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; when the block ends without error it is fsynced and renamed
+    over ``path`` (the ordinary file mode), otherwise removed. The temporary file is ``.<name>.<random>.tmp``, so
+    a listing of ``*.json`` items never picks up a leftover one.
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_file(folder / "table.tsv") as temporary:
+    ...     _ = temporary.write_text("a\\tb\\n")
+    >>> sorted(p.name for p in folder.iterdir())
+    ['table.tsv']
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(record, indent=indent, sort_keys=sort_keys, default=default, allow_nan=allow_nan) + "\n"
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    temporary = Path(name)
     try:
+        yield temporary
         os.chmod(temporary, 0o666 & ~_umask())  # the mode a plain open() would give, not mkstemp's private 0600
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
+        with open(temporary, "rb") as stream:
             os.fsync(stream.fileno())
         os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return text
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_file`)."""
+    with atomic_file(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+
+
+def atomic_write_table(frame: Any, path: str | os.PathLike[str], **to_csv: Any) -> None:
+    """Write a pandas DataFrame with ``frame.to_csv(path, **to_csv)`` atomically (:func:`atomic_file`); a
+    ``.gz`` path is gzipped, as ``to_csv`` would infer from the name."""
+    to_csv.setdefault("compression", "gzip" if str(path).endswith(".gz") else None)
+    with atomic_file(path) as temporary:
+        frame.to_csv(temporary, **to_csv)
+
+
+@contextmanager
+def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary folder beside ``path`` to fill; when the block ends without error it replaces ``path`` (an
+    existing folder is moved aside first and removed after), otherwise it is removed and ``path`` is untouched.
+    A kill leaves ``path`` as it was or whole, never half written (at worst a leftover ``.<name>.old-*``)."""
+    import shutil
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    try:
+        yield building
+        os.chmod(building, 0o777 & ~_umask())
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / target.name)
+        os.replace(building, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
 
 
 def check_output(path: str | os.PathLike[str], overwrite: bool = False, *, folder: bool = True) -> None:
