@@ -62,3 +62,33 @@ def test_check_output_refuses_files_for_folders_and_unwritable_places(tmp_path: 
     monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))  # root ignores modes
     with pytest.raises(PermissionError, match=r"locked/out/deeper: cannot write under .*locked"):
         check_output(locked / "out" / "deeper")
+
+
+def test_overwrite_replaces_a_results_folder_whole_and_refuses_a_folder_with_other_files(tmp_path: Path, caplog) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    (out / "model").mkdir()  # an earlier run's --save-model
+    check_output(out, overwrite=True, owned=("metrics.json", "predictions.tsv", "model"))  # only its own results
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"also holds \['notes.txt'\].*choose another --out"):
+        check_output(out, overwrite=True, owned=("metrics.json", "predictions.tsv", "model"))
+    argv = _commands(tmp_path, out)["finetune"]
+    assert main(["-q", *argv, "--overwrite"]) == 2 and "notes.txt" in caplog.text
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_rerun_with_overwrite_leaves_no_stale_result_of_the_earlier_run(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    fasta = tmp_path / "train.fa"
+    fasta.write_text("".join(f">s{i} class:{i % 2}\n{''.join(rng.choice(list('ACGU'), 40))}\n" for i in range(40)))
+    out = tmp_path / "run"
+    base = ["-q", "finetune", "--train", str(fasta), "--test", str(fasta), "--out", str(out), "--scratch",
+            "--size", "tiny", "--epochs", "1"]
+    assert main([*base, "--save-model"]) == 0 and (out / "model").is_dir()
+    assert main(base) == 2  # results there: refused
+    assert main([*base, "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "predictions.tsv"]  # the old model/ is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "train.fa"]  # no temporary folder left beside it

@@ -22,6 +22,10 @@ __all__ = ["register"]
 logger = logging.getLogger(__name__)
 
 
+FINETUNE_OUTPUTS = ("metrics.json", "predictions.tsv", "model")
+"""What ``finetune`` writes into ``--out``."""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``finetune`` subcommand to the ``python -m utrbert`` parser."""
     parser = subparsers.add_parser(
@@ -68,7 +72,7 @@ def _cli(args: argparse.Namespace) -> int:
     from utrbert.runs.store import check_output
 
     try:
-        check_output(args.out, args.overwrite)
+        check_output(args.out, args.overwrite, owned=FINETUNE_OUTPUTS)
         require_device(args.device)
         train = read_labeled_sequences(args.train, k=args.k)
         test = read_labeled_sequences(args.test, k=args.k)
@@ -91,10 +95,14 @@ def _cli(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:  # DataFormatError, SequenceError: ValueErrors; outputs: FileExists/Permission
         logger.error("%s", exc)
         return 2
-    out = write_run(args.out, run.metrics, run.predictions)
-    if args.save_model:
-        run.model.save_pretrained(out / "model")
-        run.tokenizer.save_pretrained(out / "model")
+    from utrbert.runs.store import atomic_directory
+
+    with atomic_directory(args.out) as building:  # replaces an earlier run's folder whole: no stale model/ stays
+        write_run(building, run.metrics, run.predictions)
+        if args.save_model:
+            run.model.save_pretrained(building / "model")
+            run.tokenizer.save_pretrained(building / "model")
+    out = args.out
     metrics = run.metrics
     logger.info(
         "test AUROC %.4f, AUPRC %.4f, MCC %.4f (n_test %d); wrote %s",

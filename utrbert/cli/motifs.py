@@ -39,7 +39,7 @@ def _main(args: argparse.Namespace) -> int:
     from utrbert.runs.store import check_output
 
     try:
-        check_output(args.out, args.overwrite)
+        check_output(args.out, args.overwrite, owned=("motifs.tsv", "motifs.meme", "matches.tsv", "run.json"))
         positives, negatives = read_sequences(args.pos), read_sequences(args.neg)
         scores = read_scores(args.scores)
         missing = [r.id for r in positives if r.id not in scores]
@@ -58,7 +58,10 @@ def _main(args: argparse.Namespace) -> int:
         return 2
     inputs = {"pos": str(args.pos), "neg": str(args.neg), "scores": str(args.scores),
               "db": str(db_path) if db_path else None}
-    write_report(report, args.out, {"inputs": inputs})
+    from utrbert.runs.store import atomic_directory
+
+    with atomic_directory(args.out) as building:  # replaces an earlier run's folder whole
+        write_report(report, building, {"inputs": inputs})
     logger.info("%d motifs (%d matched at q < %g) written to %s", len(report.table), int(report.table["matched"].sum()),
                 report.match_q, args.out)
     return 0

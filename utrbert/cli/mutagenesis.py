@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from utrbert.runs.store import atomic_write_json, atomic_write_table
+from utrbert.runs.store import atomic_directory, atomic_write_json, atomic_write_table
 
 __all__ = ["register"]
 
@@ -29,15 +29,13 @@ logger = logging.getLogger(__name__)
 
 def _main(args: argparse.Namespace) -> int:
     from utrbert.models.model import load_encoder_checkpoint, require_device
-    from utrbert.interpret.mutagenesis import mutagenesis_matrix, score_sequences
-    from utrbert.runs.provenance import environment
+    from utrbert.interpret.mutagenesis import score_sequences
     from utrbert.data.readers import read_sequences
     from utrbert.data.records import SequenceRecord
-
     from utrbert.runs.store import check_output
 
     try:
-        check_output(args.out, args.overwrite)
+        check_output(args.out, args.overwrite, owned=("variants.tsv", "summary.tsv", "run.json", "*.png"))
         require_device(args.device)
         records = read_sequences(args.fasta) if args.fasta else [SequenceRecord("sequence", args.seq, None)]
         model, tokenizer = load_encoder_checkpoint(args.model)
@@ -47,8 +45,17 @@ def _main(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         logger.error("%s", exc)
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    with atomic_directory(args.out) as out:  # replaces an earlier run's folder whole
+        _write(args, records, variants, summary, out)
+    logger.info("scored %d variants of %d sequences into %s", len(variants), len(records), args.out)
+    return 0
+
+
+def _write(args: argparse.Namespace, records: list[Any], variants: Any, summary: Any, out: Path) -> None:
+    """The variant and summary tables, the run record and (``--plots``) one heatmap per sequence, into ``out``."""
+    from utrbert.interpret.mutagenesis import mutagenesis_matrix
+    from utrbert.runs.provenance import environment
+
     atomic_write_table(variants, out / "variants.tsv", sep="\t", index=False, float_format="%.6g")
     atomic_write_table(summary, out / "summary.tsv", sep="\t", index=False, float_format="%.6g")
     run = {"model": str(args.model), "input": str(args.fasta) if args.fasta else "--seq",
@@ -65,8 +72,6 @@ def _main(args: argparse.Namespace) -> int:
                              title=record.id)
             fig.savefig(out / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', record.id)}.png", dpi=120)
             plt.close(fig)
-    logger.info("scored %d variants of %d sequences into %s", len(variants), len(records), out)
-    return 0
 
 
 def register(subparsers: Any) -> None:

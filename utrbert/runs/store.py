@@ -31,7 +31,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -162,14 +162,25 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
         shutil.rmtree(building, ignore_errors=True)
 
 
-def check_output(path: str | os.PathLike[str], overwrite: bool = False, *, folder: bool = True) -> None:
+def check_output(
+    path: str | os.PathLike[str], overwrite: bool = False, *, folder: bool = True, owned: Sequence[str] | None = None
+) -> None:
     """Check an output path before any compute: refuse one that already holds results unless ``overwrite``,
     and one that cannot be written (a file where a folder is wanted, no write permission).
 
     ``folder``: the output is a directory (refused when it has any entry) rather than a single file.
-    Raises :class:`FileExistsError` or :class:`PermissionError` naming the path.
+    ``owned``: the names (glob patterns) a command writes into its folder; ``overwrite`` replaces the folder
+    whole (:func:`atomic_directory`, so no stale result stays beside new ones), which is refused when the
+    folder holds anything else. Raises :class:`FileExistsError` or :class:`PermissionError` naming the path.
     """
+    import fnmatch
+
     target = Path(path)
+    if folder and overwrite and owned is not None and target.is_dir():
+        foreign = sorted(p.name for p in target.iterdir() if not any(fnmatch.fnmatch(p.name, pattern) for pattern in owned))
+        if foreign:
+            raise FileExistsError(f"{target} also holds {foreign[:5]}, which this command did not write; --overwrite "
+                                  "replaces the whole folder, so choose another --out")
     if folder and target.exists() and not target.is_dir():
         raise FileExistsError(f"{target} is a file; the output must be a folder")
     if not folder and target.is_dir():
