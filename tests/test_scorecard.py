@@ -45,7 +45,8 @@ def _results(pretrained_edge: float = 0.05) -> dict[str, dict[str, Any]]:
         "motifs": {"per_set": {s: {"n_matched": 20, "n_motifs": 40} for s in SETS}, "n_own_recovered": 3,
                    "n_own_possible": 6, "settings": {"match_q": 0.01}, "checkpoint": md5},
         "representations": {"per_k_mean": {"3": {"pretrained": 0.9, "scratch": 0.88}, "4": {"pretrained": 0.91, "scratch": 0.89}},
-                            "encodings": {"3UTRBERT [CLS], frozen": {"probe_auroc": 0.9}, "one-hot": {"probe_auroc": 0.8},
+                            "encodings": {"3UTRBERT [CLS], frozen": {"probe_auroc": 0.9}, "3UTRBERT mean k-mer, frozen": {"probe_auroc": 0.7},
+                                          "one-hot": {"probe_auroc": 0.8},
                                           "k-mer frequencies (k=1..6)": {"probe_auroc": 0.85}},
                             "classifier": {"set": "23_PUM2"}, "settings": {"classifier": {"pretrained": md5}}},
     }
