@@ -1,6 +1,6 @@
 # utrbert: one make target per README command.
 #   make book                 install .venv if needed, render the executed chapters in book/ into _build/html
-#   make test                 unit tests + doctests, smoke run of every chapter, warnings-as-errors book build
+#   make test                 unit tests + doctests, smoke runs of every chapter, warnings-as-errors book build, site check
 #   make chapters PROFILE=cpu rerun the chapters whose code, profile or parameters changed (FORCE=1: all) on real
 #                             data (UTRBERT_DATA) into book/, then rebuild the book
 #   make gpu-check [DRY=1]    one-shot GPU check into $OUT (default scratch/gpu-check); DRY=1: CPU, tiny settings
@@ -56,6 +56,7 @@ test: $(STAMP)
 	$(BIN)/python -m utrbert book --profile smoke --out $(SMOKE_OUT)
 	$(MAKE) --no-print-directory gpu-smoke
 	$(JB_BUILD)
+	$(BIN)/python scripts/check_site.py _build/html
 
 # The GPU code path (bf16 autocast, GPU batch sizes) on the CPU: needs native bf16 (AVX512-BF16 or AMX).
 gpu-smoke: $(STAMP)
