@@ -139,20 +139,21 @@ def _looks_like_kmers(tokens: list[str]) -> bool:
     return all(a[1:] == b[:-1] for a, b in zip(tokens, tokens[1:]))
 
 
-def _equal_kmer_sized_pieces(text: str) -> int:
-    """The piece size (else 0) when one line holds two or more space-separated pieces of one k-mer size (3-6) that are not
-    overlapping k-mers: text that would be misread both as raw nucleotides and as k-mers. Sequences wrapped
-    over several lines (one piece a line, as in FASTA) are raw nucleotides, not k-mer text.
+def _equal_kmer_sized_pieces(text: str, k: int) -> int:
+    """``k`` when one line holds two or more space-separated pieces of exactly ``k`` nt that are not overlapping
+    k-mers (else 0): a k-mer row that fails the overlap check, which would otherwise be misread as raw nucleotides.
+    Pieces of another length, and sequences wrapped over several lines (one piece a line, as in FASTA), are raw
+    nucleotides with whitespace ignored.
 
-    >>> _equal_kmer_sized_pieces("ACG CGA GUA"), _equal_kmer_sized_pieces("ACGUACGUAC GUACGUACGU")
+    >>> _equal_kmer_sized_pieces("ACG CGA GUA", 3), _equal_kmer_sized_pieces("ACGUA CGUAC", 3)
     (3, 0)
-    >>> _equal_kmer_sized_pieces("ACGUAC\\nGUACGU")
+    >>> _equal_kmer_sized_pieces("ACGUAC\\nGUACGU", 6)
     0
     """
     for line in text.splitlines():
         pieces = line.split()
-        if len(pieces) >= 2 and len({len(p) for p in pieces}) == 1 and len(pieces[0]) in SUPPORTED_K:
-            return len(pieces[0])
+        if len(pieces) >= 2 and all(len(p) == k for p in pieces):
+            return k
     return 0
 
 
@@ -191,7 +192,7 @@ def parse_sequence(text: str, k: int, record_id: str | int | None = None, input_
             if not _looks_like_kmers(tokens) and len(tokens) > 1:
                 raise SequenceError(f"{_name(record_id)}: space-separated k-mers do not overlap by k-1")
             return normalize_sequence(kmers_to_seq(tokens), record_id)
-        elif size := _equal_kmer_sized_pieces(text):
+        elif size := _equal_kmer_sized_pieces(text, k):
             raise SequenceError(
                 f"{_name(record_id)}: space-separated pieces of {size} nt that do not overlap by "
                 f"{size - 1}: neither raw nucleotides nor 3UTRBERT k-mer text (remove the spaces, or give "
