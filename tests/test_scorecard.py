@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
+from html import escape
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from utrbert.chapters.scorecard import (
     read_results,
     results_provenance,
     scorecard,
-    scorecard_markdown,
+    scorecard_for_readers,
 )
 
 SETS = [f"{i}_SET" for i in range(1, 9)]
@@ -117,12 +117,12 @@ def test_read_results_names_a_corrupt_file_and_skips_absent_ones(tmp_path: Path)
         read_results(tmp_path)
 
 
-def test_markdown_table_has_one_row_per_claim_and_escapes_pipes() -> None:
-    results = copy.deepcopy(_results())
-    card = scorecard(results)
-    card.loc["rbp_vs_methods", "why"] = "a | b"
-    text = scorecard_markdown(card)
-    lines = text.splitlines()
-    assert len(lines) == 2 + len(CLAIMS)
-    assert all(len(re.findall(r"(?<!\\)\|", line)) == 8 for line in lines[2:])  # 7 columns, unescaped pipes only
-    assert "a \\| b" in text
+def test_the_readers_table_has_one_row_per_claim_in_full() -> None:
+    card = scorecard(copy.deepcopy(_results()))
+    styled = scorecard_for_readers(card)
+    shown = styled.data
+    assert len(shown) == len(CLAIMS) and shown.index.name == "claim"
+    assert shown.index[0] == f"{card['section'].iloc[0]}: {card['claim'].iloc[0]}"
+    assert list(shown.columns) == ["paper", "this book", "strongest baseline", "verdict", "why"]
+    html = styled.to_html()
+    assert all(escape(text, quote=False) in html.replace("&#39;", "'") for text in card["why"])  # every cell in full

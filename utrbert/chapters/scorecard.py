@@ -128,7 +128,7 @@ def _beats_best_baseline(per_unit: Mapping[str, Mapping[str, float]], means: Map
     test = f" (Wilcoxon p {p:.2g})" if p == p else ""  # NaN: too few pairs for the test
     return Verdict(
         ours=f"mean AUROC {means['pretrained']:.3f} over {n} {unit}{extra}",
-        baseline=f"`{name}` {base:.3f}",
+        baseline=f"{name} {base:.3f}",
         verdict=verdict,
         reason=f"higher on {wins} of {n} {unit}{test}; against the book's baselines, not {tools}",
     )
@@ -150,7 +150,7 @@ def _rbp_pretraining_helps(results: Results) -> Verdict:
     verdict = "reproduced" if gap > 0 and p < 0.05 else "not reproduced"
     return Verdict(
         ours=f"pretrained {means['pretrained']:.3f} vs scratch {means['scratch']:.3f} (gap {gap:+.3f})",
-        baseline=f"`scratch` {means['scratch']:.3f}",
+        baseline=f"scratch {means['scratch']:.3f}",
         verdict=verdict,
         reason=f"pretrained higher on {wins} of {n} sets, Wilcoxon p {p:.2g} (verdict: gap > 0 and p < 0.05)",
     )
@@ -231,9 +231,9 @@ def _localization_best(results: Results) -> Verdict:
     auprc = _macro(loc, best_ours, "auprc"), _macro(loc, name, "auprc")
     ok = ours[best_ours] > base and auprc[0] > auprc[1]
     return Verdict(
-        ours=f"`{best_ours}` macro AUROC {ours[best_ours]:.3f}, AUPRC {auprc[0]:.3f} ({loc['n_mrnas']} of "
+        ours=f"{best_ours} macro AUROC {ours[best_ours]:.3f}, AUPRC {auprc[0]:.3f} ({loc['n_mrnas']} of "
              f"{loc['n_mrnas_total']} mRNAs)",
-        baseline=f"`{name}` AUROC {base:.3f}, AUPRC {auprc[1]:.3f}",
+        baseline=f"{name} AUROC {base:.3f}, AUPRC {auprc[1]:.3f}",
         verdict="reproduced" if ok else "not reproduced",
         reason="both macro AUROC and AUPRC must be higher; against the book's baselines, not DM3Loc/RNATracker",
     )
@@ -247,7 +247,7 @@ def _localization_features(results: Results) -> Verdict:
     seq = _macro(loc, "cnn", "auroc")
     feats = {m: _macro(loc, m, "auroc") for m in ("embedding_head", "attention_head") if m in methods}
     ok = sum(v > seq for v in feats.values())
-    return Verdict(ours=", ".join(f"`{m}` {v:.3f}" for m, v in feats.items()), baseline=f"sequence only (`cnn`) {seq:.3f}",
+    return Verdict(ours=", ".join(f"{m} {v:.3f}" for m, v in feats.items()), baseline=f"sequence only (cnn) {seq:.3f}",
                    verdict="reproduced" if ok == len(feats) else "not reproduced",
                    reason=f"{ok} of {len(feats)} feature sets above sequence alone (macro AUROC)")
 
@@ -372,25 +372,27 @@ def checkpoint_table(results: Results, reference_md5: str,
     return pd.DataFrame(rows, columns=["results", "weights md5", "same"])
 
 
-VERDICT_MARKS = {"reproduced": "✅ reproduced", "not reproduced": "❌ not reproduced",
-                 "not comparable": "➖ not comparable", "not run": "⏳ not run"}
+VERDICT_COLOURS = {"reproduced": "#d9f2d9", "not reproduced": "#f7d7d7", "not comparable": "#ececec", "not run": "#fff2cc"}
+"""Background of the verdict cell on the page."""
 
 
-def scorecard_markdown(card: pd.DataFrame) -> str:
-    """The scorecard as a Markdown table (wraps long cells on the page, unlike a wide DataFrame).
+def scorecard_for_readers(card: pd.DataFrame) -> Any:
+    """The scorecard as the page shows it: one row per claim (``section: claim`` as the index), every cell in
+    full and wrapped to a column width that fits the page, the verdict cell coloured (a pandas ``Styler``).
 
-    >>> card = pd.DataFrame([{"section": "m6A", "claim": "a | b", "paper": "p", "this book": "o",
+    >>> card = pd.DataFrame([{"section": "m6A", "claim": "c", "paper": "p", "this book": "o",
     ...                       "strongest baseline": "b", "verdict": "reproduced", "why": "w"}])
-    >>> print(scorecard_markdown(card).splitlines()[2])
-    | m6A | a \\| b | p | o | b | ✅ reproduced | w |
+    >>> styled = scorecard_for_readers(card)
+    >>> styled.data.columns.tolist(), "#d9f2d9" in styled.to_html()
+    (['paper', 'this book', 'strongest baseline', 'verdict', 'why'], True)
     """
-    columns = ["section", "claim", "paper", "this book", "strongest baseline", "verdict", "why"]
-
-    def cell(value: Any, column: str) -> str:
-        text = VERDICT_MARKS.get(str(value), str(value)) if column == "verdict" else str(value)
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row[c], c) for c in columns) + " |" for _, row in card.iterrows()]
-    return "\n".join(lines)
-
+    shown = card.assign(claim=card["section"] + ": " + card["claim"]).set_index("claim")
+    shown = shown[["paper", "this book", "strongest baseline", "verdict", "why"]]
+    return (shown.style
+            .format(escape="html")
+            .map(lambda verdict: f"background-color: {VERDICT_COLOURS.get(verdict, 'white')}; font-weight: bold",
+                 subset=["verdict"])
+            .set_properties(**{"text-align": "left", "vertical-align": "top", "white-space": "normal", "max-width": "13em",
+                               "font-size": "0.85em"})
+            .set_table_styles([{"selector": "th", "props": "text-align: left; vertical-align: top; max-width: 13em; "
+                                                         "font-size: 0.85em"}]))
