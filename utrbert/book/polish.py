@@ -39,6 +39,17 @@ def _add_tag(cell: Any, tag: str) -> None:
         tags.append(tag)
 
 
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def _is_progress_widget(output: Any) -> bool:
+    """A display output of a progress-bar widget (tqdm's notebook bar), which a static page cannot draw."""
+    data = output.get("data", {}) if output.get("output_type") == "display_data" else {}
+    text = data.get("text/plain", "")
+    text = "".join(text) if isinstance(text, list) else text
+    return WIDGET_MIME in data and not without_progress(text + "\n").strip()
+
+
 def polish_notebook(nb: Any) -> dict[str, int]:
     """Tag parameter cells and drop progress-bar outputs of an executed notebook (in place); return counts."""
     counts = {"parameter_cells_removed": 0, "injected_cells_hidden": 0, "progress_outputs_cleaned": 0}
@@ -54,6 +65,9 @@ def polish_notebook(nb: Any) -> dict[str, int]:
             counts["injected_cells_hidden"] += 1
         kept = []
         for output in cell.get("outputs", []):
+            if _is_progress_widget(output):  # tqdm.auto's notebook bar: a widget whose text is the bar
+                counts["progress_outputs_cleaned"] += 1
+                continue
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
                 text = output.get("text", "")
                 text = "".join(text) if isinstance(text, list) else text
