@@ -468,3 +468,25 @@ def test_dispatcher_rejects_unknown_suffix(tmp_path: Path) -> None:
 def test_sequence_error_is_a_value_error() -> None:
     # callers may catch ValueError for every bad-input case (DataFormatError and SequenceError alike)
     assert issubclass(DataFormatError, ValueError) and issubclass(SequenceError, ValueError)
+
+
+def test_a_folder_of_your_own_sets_reads_like_rbp31(tmp_path: Path) -> None:
+    from utrbert.data.readers import user_split_path
+
+    for name in ("pum_clip", "my_qki"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "train.fa").write_text(">a class:1\nACGUACGUAAUU\n>b class:0\nUUUUACGUACGA\n")
+        (tmp_path / name / "test.tsv").write_text("id\tsequence\tlabel\nc\tACGUACGUACGU\t1\nd\tGGGGACGUAAAA\t0\n")
+    (tmp_path / "notes").mkdir()  # no train/test files: not a set
+    assert list_rbp31_sets(tmp_path) == ["my_qki", "pum_clip"]
+    train = read_rbp31_split(tmp_path, "pum_clip", "train")
+    test = read_rbp31_split(tmp_path, "pum_clip", "test")
+    assert [(r.id, r.label) for r in train] == [("a", 1), ("b", 0)] and [r.id for r in test] == ["c", "d"]
+    with pytest.raises(KeyError, match="available: my_qki, pum_clip"):
+        find_rbp31_set(tmp_path, 3)
+    (tmp_path / "my_qki" / "train.tsv").write_text("id\tsequence\tlabel\n")
+    with pytest.raises(DataFormatError, match="more than one train file"):
+        user_split_path(tmp_path / "my_qki", "train")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="neither RBP-31 set folders"):
+        list_rbp31_sets(tmp_path / "empty")

@@ -561,23 +561,40 @@ def parse_rbp31_header(header: str) -> tuple[str, int, dict[str, Any]]:
     return record_id, int(label_match["value"]), meta
 
 
+def user_split_path(set_dir: PathLikeStr, split: str) -> Path | None:
+    """A user set's ``train`` or ``test`` file: ``<set_dir>/<split>.<fa|fasta|fna|fas|tsv|txt|csv>[.gz]``
+    (labels as the command line reads them), or None when there is none; two candidates are an error."""
+    if split not in RBP31_SPLITS:
+        raise ValueError(f"split must be one of {sorted(RBP31_SPLITS)}, got {split!r}")
+    found = [p for p in Path(set_dir).glob(f"{split}.*")
+             if p.is_file() and _plain_suffix(p) in (*FASTA_SUFFIXES, *TABLE_SUFFIXES)]
+    if len(found) > 1:
+        raise DataFormatError(f"more than one {split} file: {sorted(p.name for p in found)}", set_dir)
+    return found[0] if found else None
+
+
 def list_rbp31_sets(root: PathLikeStr) -> list[str]:
-    """Names of the RBP-31 sets (folders ``<number>_<experiment>``) under ``root``, by number."""
+    """Names of the sets under ``root``: the RBP-31 folders ``<number>_<experiment>`` by number or, in a folder of
+    your own sets, every subfolder holding a ``train`` and a ``test`` file (:func:`user_split_path`), by name."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"RBP-31 folder not found: {root}")
     names = [p.name for p in root.iterdir() if p.is_dir() and _RBP31_SET.match(p.name)]
-    if not names:
-        raise FileNotFoundError(f"no RBP-31 set folders (<number>_<experiment>) in {root}")
-    return sorted(names, key=lambda name: (int(_RBP31_SET.match(name)["number"]), name))  # type: ignore[index]
+    if names:
+        return sorted(names, key=lambda name: (int(_RBP31_SET.match(name)["number"]), name))  # type: ignore[index]
+    users = sorted(p.name for p in root.iterdir() if p.is_dir() and user_split_path(p, "train") and user_split_path(p, "test"))
+    if not users:
+        raise FileNotFoundError(f"no sets in {root}: neither RBP-31 set folders (<number>_<experiment>/30000/...) nor "
+                                "folders of your own sets (<name>/train.fa and <name>/test.fa, or .tsv/.csv)")
+    return users
 
 
 def find_rbp31_set(root: PathLikeStr, key: str | int) -> str:
-    """The set folder name for a full name or its number (``23`` or ``"23"``)."""
+    """The set folder name for a full name or its number (``23`` or ``"23"``; sets of your own: by name)."""
     names = list_rbp31_sets(root)
     if str(key) in names:
         return str(key)
-    by_number = [n for n in names if _RBP31_SET.match(n)["number"] == str(key)]  # type: ignore[index]
+    by_number = [n for n in names if (match := _RBP31_SET.match(n)) and match["number"] == str(key)]
     if len(by_number) == 1:
         return by_number[0]
     raise KeyError(f"no RBP-31 set {key!r} in {root}; available: {', '.join(names)}")
@@ -615,16 +632,23 @@ def read_rbp31_file(path: PathLikeStr) -> list[SequenceRecord]:
 def read_rbp31_split(
     root: PathLikeStr, set_name: str | int | None = None, split: str = "train"
 ) -> list[SequenceRecord]:
-    """Read the train or test split of one RBP-31 set.
+    """Read the train or test split of one RBP-31 set, or of a set of your own.
 
     ``root`` is either the RBP-31 folder (``<data_dir>/rbp31``; then ``set_name`` is the set's folder
-    name or number) or, with ``set_name=None``, one set's folder.
+    name or number) or, with ``set_name=None``, one set's folder. A folder of your own sets has one subfolder per
+    set with ``train`` and ``test`` files in a format the command line reads (:func:`user_split_path`).
     """
     set_dir = Path(root) if set_name is None else Path(root) / find_rbp31_set(root, set_name)
     path = rbp31_split_path(set_dir, split)
-    if not path.is_file():
-        raise FileNotFoundError(f"RBP-31 {split} file not found: {path}")
-    return read_rbp31_file(path)
+    if path.is_file():
+        return read_rbp31_file(path)
+    user = user_split_path(set_dir, split)
+    if user is not None:  # a set of your own: labelled FASTA or table, read as the command line reads it
+        records = read_labeled_sequences(user)
+        _log_read(user, records)
+        return records
+    raise FileNotFoundError(f"{split} file not found in {set_dir}: neither {path.relative_to(set_dir)} (RBP-31) nor "
+                            f"{split}.fa / {split}.tsv (a set of your own)")
 
 
 def iter_rbp31(
