@@ -109,13 +109,13 @@ def predict_records(
 
 
 def _write_tsv(rows: Sequence[dict[str, Any]], path: Path) -> None:
-    """Rows as a tab-separated file with a header (written beside, then renamed)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+    """Rows as a tab-separated file with a header, written atomically (:func:`utrbert.runs.store.atomic_file`)."""
+    from utrbert.runs.store import atomic_file
+
+    with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter="\t", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _main(args: argparse.Namespace) -> int:

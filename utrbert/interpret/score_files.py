@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from utrbert.data.registry import file_digest
-from utrbert.runs.store import atomic_write_json
+from utrbert.runs.store import atomic_file, atomic_write_json
 
 __all__ = ["ScoreFileError", "read_scores", "write_scores", "provenance_path", "read_score_provenance"]
 
@@ -75,8 +75,7 @@ def write_scores(
             raise ValueError(f"record id {record_id!r} contains a tab or newline")
     path.parent.mkdir(parents=True, exist_ok=True)
     info = dict(provenance or {})
-    temporary = path.with_name(f".{path.name}.tmp")  # the same suffixes, so numpy and gzip see the real kind
-    try:
+    with atomic_file(path) as temporary:
         if kind == "tsv":
             lines = ["id\tscores"] + [f"{i}\t" + ",".join(f"{v:.6g}" for v in a) for i, a in zip(ids, arrays)]
             text = "\n".join(lines) + "\n"
@@ -95,9 +94,6 @@ def write_scores(
                                     lengths=np.array([len(a) for a in arrays], dtype=np.int64),
                                     provenance=np.array(json.dumps(info, default=str)))
         digest = file_digest(temporary, "sha256")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     # written after the data: a kill in between leaves a provenance file whose digest names the old data
     atomic_write_json(provenance_path(path), {**info, DATA_DIGEST_KEY: digest}, allow_nan=True)
     return path

@@ -33,7 +33,7 @@ import numpy as np
 from utrbert.tokens.kmers import SPECIAL_TOKENS
 from utrbert.data.records import SequenceRecord
 from utrbert.data.registry import file_digest
-from utrbert.runs.store import atomic_write_json
+from utrbert.runs.store import atomic_file, atomic_write_json
 
 __all__ = ["segments", "segment_records", "attention_kmer_features", "MrnaEmbeddings", "embed_mrnas", "load_embeddings",
            "pad_windows"]
@@ -230,14 +230,14 @@ def embed_mrnas(
         kmers = np.array([w.end - w.start - tokenizer.k + 1 for w in windowed.spans], dtype=np.int64)
         order = np.argsort(owner, kind="stable")  # windows grouped by mRNA, in shard order
         counts = np.bincount(owner, minlength=len(shard))
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, ids=np.array(shard), windows=vectors.embeddings[order].astype(np.float16),
-                 window_kmers=kmers[order], offsets=np.concatenate([[0], np.cumsum(counts)]),
-                 attention=attention[order].astype(np.float16),
-                 spans=np.array([[w.start, w.end] for w in windowed.spans])[order],
-                 segments=np.array([windowed.record_ids[i] for i in order]))
-        checksums[path.name] = file_digest(tmp, "sha256")
-        tmp.replace(path)
+        with atomic_file(path) as tmp, open(tmp, "wb") as handle:  # a handle: numpy adds no .npz suffix
+            np.savez(handle, ids=np.array(shard), windows=vectors.embeddings[order].astype(np.float16),
+                     window_kmers=kmers[order], offsets=np.concatenate([[0], np.cumsum(counts)]),
+                     attention=attention[order].astype(np.float16),
+                     spans=np.array([[w.start, w.end] for w in windowed.spans])[order],
+                     segments=np.array([windowed.record_ids[i] for i in order]))
+            handle.flush()
+            checksums[path.name] = file_digest(tmp, "sha256")
         atomic_write_json(manifest_path, manifest, indent=None, sort_keys=False)
     loaded = load_embeddings(cache)
     loaded.provenance["environment"] = environment(device)
