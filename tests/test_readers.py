@@ -312,6 +312,51 @@ def test_mst_m6a_bad_header_and_window(tmp_path: Path) -> None:
         crop_centred("A" * 201, 203, 100)
 
 
+def user_window(centre: str = "A", half: int = 30) -> str:
+    return "CG" * (half // 2) + centre + "UG" * (half // 2)
+
+
+def test_m6a_sets_of_your_own_list_read_and_crop_like_mst_m6a(tmp_path: Path) -> None:
+    write(tmp_path / "lab" / "train.fa", f">s1 class:1\n{user_window()}\n>s2 class:0\n{user_window()}\n")
+    write(tmp_path / "lab" / "test.tsv", f"id\tsequence\tlabel\nt1\t{user_window()}\t1\n")
+    write(tmp_path / "only_test" / "test.csv", f"id,sequence,label\nt1,{user_window(half=50)},0\n")
+    (tmp_path / "empty").mkdir()
+    assert list_mst_m6a_datasets(tmp_path) == {"lab": ("train", "test"), "only_test": ("test",)}
+    short = read_mst_m6a(tmp_path, "lab", "train", window=21)
+    assert [r.id for r in short] == ["s1", "s2"] and [r.label for r in short] == [1, 0]
+    assert short[0].sequence == user_window()[20:41] and short[0].meta["centre"] == 10
+    whole = read_mst_m6a(tmp_path, "only_test", "test", window=None)
+    assert len(whole[0].sequence) == 101 and whole[0].meta["centre"] == 50 and whole[0].meta["dataset"] == "only_test"
+    with pytest.raises(FileNotFoundError, match="only_test \\(test\\)"):
+        read_mst_m6a(tmp_path, "only_test", "train")
+
+
+@pytest.mark.parametrize(
+    ("second", "fragment"),
+    [
+        (user_window(centre="G"), "line 3, record 'bad'.*centre nucleotide \\(index 30 of 61 nt\\) is 'G'"),
+        (user_window(half=20), "line 3, record 'bad'.*41 nt.*first window \\('ok', line 1\\) has 61"),
+        (user_window() + "U", "line 3, record 'bad'.*62 nt"),
+    ],
+)
+def test_m6a_windows_of_your_own_errors_name_file_line_and_record(tmp_path: Path, second: str, fragment: str) -> None:
+    path = write(tmp_path / "lab" / "test.fa", f">ok class:1\n{user_window()}\n>bad class:0\n{second}\n")
+    with pytest.raises(DataFormatError, match=fragment) as info:
+        read_mst_m6a(tmp_path, "lab", "test", window=41)
+    assert info.value.line == 3 and info.value.record_id == "bad"  # the header's line and str(path) in str(info.value)
+
+
+def test_m6a_windows_of_your_own_shorter_than_the_crop_or_even_name_the_record(tmp_path: Path) -> None:
+    path = write(tmp_path / "lab" / "test.tsv", f"id\tsequence\tlabel\nw1\t{user_window(half=10)}\t1\n")
+    with pytest.raises(DataFormatError, match="line 2, record 'w1'.*21 nt, shorter than the 41-nt window") as info:
+        read_mst_m6a(tmp_path, "lab", "test", window=41)
+    assert str(path) in str(info.value)
+    assert len(read_mst_m6a(tmp_path, "lab", "test", window=21)[0].sequence) == 21  # the same file fits a 21-nt crop
+    write(tmp_path / "even" / "test.tsv", f"id\tsequence\tlabel\nw2\t{user_window()}U\t1\n")
+    with pytest.raises(DataFormatError, match="record 'w2'.*even length"):
+        read_mst_m6a(tmp_path, "even", "test", window=21)
+
+
 # ----- DM3Loc -----------------------------------------------------------------------------------------------
 
 

@@ -3,7 +3,9 @@
 Every (data set, method) item is computed by :func:`utrbert.runs.benchmark.run_item` with the same methods as
 the RBP benchmark (default: the built-in four of :mod:`utrbert.runs.builtin_methods`; a notebook cell can
 register more), the same metrics, JSON and item store, on windows cropped to
-``window`` nt around the candidate adenosine (41 in the paper). Data sets with a train file use it (subsampled to
+``window`` nt around the candidate adenosine (41 in the paper). A folder of your own sets (``<name>/test.*``,
+``<name>/train.*`` optional, windows of one odd length centred on the candidate A) runs the same way
+(:func:`~utrbert.data.readers.list_mst_m6a_datasets`). Data sets with a train file use it (subsampled to
 ``max_train``, a seeded validation split) and report on their test file; data sets with only a test file use
 stratified ``n_folds``-fold cross-validation over it, one item per fold (``<name>_fold<i>``), and report the
 mean over folds. The window, folds and seed are recorded in ``<results_dir>/protocol.json``; results made with
@@ -60,8 +62,10 @@ def _file_ids(records: Sequence[SequenceRecord], prefix: str) -> list[SequenceRe
     return [replace(r, id=f"{prefix}:{r.id}") for r in records]
 
 
-def read_m6a_windows(root: str | os.PathLike[str], name: str, split: str, window: int) -> list[SequenceRecord]:
-    """One MST-m6A file cropped to ``window`` nt, ids ``<name>_<split>:<id>`` (the ids every analysis joins on)."""
+def read_m6a_windows(root: str | os.PathLike[str], name: str, split: str, window: int | None) -> list[SequenceRecord]:
+    """One MST-m6A file (or a set of your own, :func:`~utrbert.data.readers.list_mst_m6a_datasets`) cropped to
+    ``window`` nt (None: the whole windows; ``meta["centre"]`` is the candidate A), ids ``<name>_<split>:<id>``
+    (the ids every analysis joins on)."""
     from utrbert.data.readers import read_mst_m6a
 
     return _file_ids(read_mst_m6a(root, name, split, window), f"{name}_{split}")

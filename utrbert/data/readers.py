@@ -60,6 +60,7 @@ __all__ = [
     "list_mst_m6a_datasets",
     "read_mst_m6a_file",
     "read_mst_m6a",
+    "read_m6a_user_file",
     "LOCALIZATION_COMPARTMENTS",
     "DM3LOC_FOLD_LIST_BITS",
     "DM3LOC_FASTA_NAME",
@@ -440,12 +441,22 @@ def read_labeled_table(
     column may be absent (records then have no label).
     """
     path = Path(path)
+    records = [record for _, record in _iter_table_records(path, k, input_format, label_required)]
+    if not records:
+        raise DataFormatError("no records (only a header)", path)
+    _log_read(path, records)
+    return records
+
+
+def _iter_table_records(
+    path: Path, k: int | None, input_format: str, label_required: bool
+) -> Iterator[tuple[int, SequenceRecord]]:
+    """``(line, record)`` for every row of a labelled table (see :func:`read_labeled_table`)."""
     suffix = _plain_suffix(path)
     if suffix not in TABLE_SUFFIXES:
         raise ValueError(f"{path}: table suffix must be one of {sorted(TABLE_SUFFIXES)} (optionally + .gz)")
     reader = csv.reader(io.StringIO(_read_text(path)), delimiter=TABLE_SUFFIXES[suffix])
     ids = _IdRegistry(path)
-    records: list[SequenceRecord] = []
     try:
         columns = _table_columns(next(reader, None), path, label_required)
         for row in reader:
@@ -466,13 +477,9 @@ def read_labeled_table(
             except ValueError as exc:
                 raise DataFormatError(_without_record_prefix(str(exc), record_id), path, line, record_id) from exc
             meta = {name: row[i] for i, name in columns.extra}
-            records.append(_make_record(path, line, record_id, sequence, label, meta))
+            yield line, _make_record(path, line, record_id, sequence, label, meta)
     except csv.Error as exc:
         raise DataFormatError(f"malformed table: {exc}", path, reader.line_num) from exc
-    if not records:
-        raise DataFormatError("no records (only a header)", path)
-    _log_read(path, records)
-    return records
 
 
 def read_labeled_sequences(path: PathLikeStr, k: int | None = None) -> list[SequenceRecord]:
@@ -690,7 +697,9 @@ def crop_centred(sequence: str, window: int, centre: int) -> str:
 def list_mst_m6a_datasets(root: PathLikeStr) -> dict[str, tuple[str, ...]]:
     """Cell line / tissue -> available splits, from the ``<name>_<train|test>.tsv`` files under ``root``.
 
-    In the published benchmark four cell lines (CD8T, HEK293T, HeLa, MOLM13) have a test file only.
+    In the published benchmark four cell lines (CD8T, HEK293T, HeLa, MOLM13) have a test file only. A folder
+    without such files is read as a folder of your own sets: every subfolder with a ``test`` file
+    (:func:`user_split_path`; a ``train`` file is optional) is a set, read by :func:`read_m6a_user_file`.
     """
     root = Path(root)
     if not root.is_dir():
@@ -700,19 +709,25 @@ def list_mst_m6a_datasets(root: PathLikeStr) -> dict[str, tuple[str, ...]]:
         match = _MST_M6A_FILE.match(path.name)
         if match and path.is_file():
             found.setdefault(match["dataset"], set()).add(match["split"])
-    if not found:
-        raise FileNotFoundError(f"no MST-m6A files (<name>_train.tsv / <name>_test.tsv) in {root}")
-    return {name: tuple(sorted(splits, reverse=True)) for name, splits in sorted(found.items())}
+    if found:
+        return {name: tuple(sorted(splits, reverse=True)) for name, splits in sorted(found.items())}
+    users = {p.name: ("train", "test") if user_split_path(p, "train") else ("test",)
+             for p in sorted(root.iterdir()) if p.is_dir() and user_split_path(p, "test")}
+    if not users:
+        raise FileNotFoundError(f"no m6A sets in {root}: neither MST-m6A files (<name>_train.tsv / <name>_test.tsv) "
+                                "nor folders of your own sets (<name>/test.fa or .tsv/.csv, <name>/train.* optional)")
+    return users
 
 
-def read_mst_m6a_file(path: PathLikeStr, window: int = MST_M6A_SOURCE_LENGTH) -> list[SequenceRecord]:
-    """Read one MST-m6A TSV, cropping ``window`` nt centred on the candidate A (index 100).
+def read_mst_m6a_file(path: PathLikeStr, window: int | None = MST_M6A_SOURCE_LENGTH) -> list[SequenceRecord]:
+    """Read one MST-m6A TSV, cropping ``window`` nt centred on the candidate A (index 100; None: all 201 nt).
 
     Checks the header, 0/1 labels (written ``1.0``/``0.0``), that ``Positive_*``/``Negative_*`` ids agree
     with the label, the 201-nt length and that the centre is ``A``. ``meta["centre"]`` is the index
     of the candidate A inside the returned window (``window // 2``).
     """
     path = Path(path)
+    window = MST_M6A_SOURCE_LENGTH if window is None else window
     match = _MST_M6A_FILE.match(path.name)
     meta_base = {"dataset": match["dataset"], "split": match["split"]} if match else {}
     ids = _IdRegistry(path)
@@ -763,20 +778,82 @@ def read_mst_m6a_file(path: PathLikeStr, window: int = MST_M6A_SOURCE_LENGTH) ->
 
 
 def read_mst_m6a(
-    root: PathLikeStr, cell_line: str, split: str = "train", window: int = MST_M6A_SOURCE_LENGTH
+    root: PathLikeStr, cell_line: str, split: str = "train", window: int | None = MST_M6A_SOURCE_LENGTH
 ) -> list[SequenceRecord]:
     """Read ``<root>/<cell_line>_<split>.tsv`` (root = ``<data_dir>/m6a/mst_m6a``); see :func:`read_mst_m6a_file`.
 
-    ``window=41`` gives the paper's 41-nt windows (``text[80:121]``).
+    ``window=41`` gives the paper's 41-nt windows (``text[80:121]``); ``None`` the whole windows. In a folder of
+    your own sets (:func:`list_mst_m6a_datasets`) it reads ``<root>/<cell_line>/<split>.*`` with
+    :func:`read_m6a_user_file`.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     path = Path(root) / f"{cell_line}_{split}.tsv"
+    user = user_split_path(Path(root) / cell_line, split) if (Path(root) / cell_line).is_dir() else None
+    if not path.is_file() and user is not None:  # a set of your own
+        return read_m6a_user_file(user, window, meta={"dataset": cell_line, "split": split})
     if not path.is_file():
         available = list_mst_m6a_datasets(root)
         listing = ", ".join(f"{name} ({'+'.join(splits)})" for name, splits in available.items())
         raise FileNotFoundError(f"MST-m6A file not found: {path}; available: {listing}")
     return read_mst_m6a_file(path, window)
+
+
+def _iter_labeled_lines(path: Path) -> Iterator[tuple[int, SequenceRecord]]:
+    """``(line, record)`` of a labelled FASTA or table, read as :func:`read_labeled_sequences` reads it."""
+    suffix = _plain_suffix(path)
+    if suffix in FASTA_SUFFIXES:
+        for entry, record in _iter_headed_records(path, parse_labeled_header):
+            yield entry.line, record
+    elif suffix in TABLE_SUFFIXES:
+        yield from _iter_table_records(path, None, "auto", True)
+    else:
+        raise ValueError(f"{path}: cannot tell the format from the suffix {suffix!r}; "
+                         f"use one of {list(FASTA_SUFFIXES) + list(TABLE_SUFFIXES)} (optionally + .gz)")
+
+
+def read_m6a_user_file(
+    path: PathLikeStr, window: int | None = None, meta: dict[str, Any] | None = None
+) -> list[SequenceRecord]:
+    """Read one file of your own m6A windows (labelled FASTA or TSV/CSV, as :func:`read_labeled_sequences`),
+    cropping ``window`` nt centred on the candidate A (None: the whole windows).
+
+    Every record is a window of one odd length (the first record's) whose middle nucleotide is the candidate
+    adenosine, labelled 0 or 1; a window of another length, an even length, one shorter than ``window`` or a
+    centre that is not ``A`` is a :class:`DataFormatError` naming the file, line and record.
+    ``meta["centre"]`` is the index of the candidate A in the returned window; ``meta`` is added to each record's.
+    """
+    path = Path(path)
+    if window is not None and (window < 1 or window % 2 == 0):
+        raise ValueError(f"window must be a positive odd number, got {window}")
+    records: list[SequenceRecord] = []
+    first: tuple[str, int, int] | None = None  # id, line and length of the first window
+    for line, record in _iter_labeled_lines(path):
+        length = len(record.sequence)
+        if first is None:
+            if length % 2 == 0:
+                raise DataFormatError(f"window has {length} nt, an even length: a window must have an odd length, "
+                                      "centred on the candidate A", path, line, record.id)
+            first = (record.id, line, length)
+        elif length != first[2]:
+            raise DataFormatError(f"window has {length} nt, but the file's first window ({first[0]!r}, line {first[1]}) "
+                                  f"has {first[2]}: every window of a file must have the same length", path, line, record.id)
+        if window is not None and length < window:
+            raise DataFormatError(f"window has {length} nt, shorter than the {window}-nt window cropped around the "
+                                  "candidate A", path, line, record.id)
+        centre = length // 2
+        if record.sequence[centre] != "A":
+            reason = f"centre nucleotide (index {centre} of {length} nt) is {record.sequence[centre]!r}, not A"
+            raise DataFormatError(reason, path, line, record.id)
+        if record.label not in (0, 1):
+            raise DataFormatError(f"label must be 0 or 1, got {record.label!r}", path, line, record.id)
+        sequence = record.sequence if window is None else crop_centred(record.sequence, window, centre)
+        kept = len(sequence) // 2
+        records.append(_make_record(path, line, record.id, sequence, record.label, {**record.meta, **(meta or {}), "centre": kept}))
+    if not records:
+        raise DataFormatError("no records", path)
+    _log_read(path, records)
+    return records
 
 
 # ----- DM3Loc -----------------------------------------------------------------------------------------------
