@@ -110,6 +110,40 @@ def test_other_settings_refuse_to_mix_with_existing_results(demo) -> None:
         run_motif_item(demo["rbp31"], names[0], demo["settings"], other, demo["database"], results, demo["root"] / "art")
 
 
+def test_given_rbps_replace_the_name_and_enter_the_fingerprint(demo) -> None:
+    names, results, settings = demo["names"], demo["root"] / "given", MotifRunSettings(match_q=0.5)
+    by_name = rbp_motifs.motif_fingerprint_fields(demo["settings"], settings, demo["database"])
+    assert "rbps" not in by_name  # RBP-31 items keep their fingerprints
+    record = run_motif_item(demo["rbp31"], names[0], demo["settings"], settings, demo["database"], results,
+                            demo["root"] / "art", rbps=("ELAVL1",))
+    assert record["rbps"] == ["ELAVL1"] != list(rbps_of_set(names[0])) and record["settings"]["rbps"] == ["ELAVL1"]
+    assert record["rbps_in_database"] == ["ELAVL1"] and record["own_rbp_check"]
+    with pytest.raises(ValueError, match="other settings"):  # the name's RBP is another setting: never mixed
+        run_motif_sets(demo["rbp31"], names[:1], demo["settings"], settings, demo["database"], results)
+    none = run_motif_sets(demo["rbp31"], names[:1], demo["settings"], settings, demo["database"], demo["root"] / "none",
+                          demo["root"] / "art", set_rbps={names[0]: ()})[0]
+    assert none["rbps"] == [] and none["rbps_in_database"] == [] and not none["own_rbp_check"]
+    assert not none["own_rbp_recovered"] and motif_summary_table([none]).loc[names[0], "RBP"] == "not given"
+
+
+def test_own_sets_get_rbps_only_when_given_and_figures_name_them(tmp_path: Path) -> None:
+    assert rbp_motifs.rbps_for_sets(["lab_pum2", "lab_qki"], {"lab_pum2": ["pum2"]}, own_sets=True) == {
+        "lab_pum2": ("PUM2",), "lab_qki": ()}
+    assert rbp_motifs.rbps_for_sets(["23_PARCLIP_PUM2_hg19"], None, own_sets=False) == {}
+    assert rbp_motifs.set_label("23_PARCLIP_PUM2_hg19") == "PUM2"
+    assert rbp_motifs.set_label("23_PARCLIP_PUM2_hg19", number=True) == "23_PUM2"
+    assert rbp_motifs.set_label("lab_pum2") == rbp_motifs.set_label("lab_pum2", number=True) == "lab_pum2"
+    for name in ("lab_a", "lab_b", "lab_c"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "train.fa").write_text(">a class:1\nACGU\n")
+        (tmp_path / name / "test.fa").write_text(">b class:0\nACGU\n")
+    assert rbp_motifs.choose_logo_sets(tmp_path, ["lab_b", 23], ["lab_a", "lab_b"], own_sets=True) == (["lab_b"], "")
+    shown, note = rbp_motifs.choose_logo_sets(tmp_path, [23, 24], ["lab_a", "lab_c"], own_sets=True, fallback=1)
+    assert shown == ["lab_a"] and "first 1 sets" in note
+    with pytest.raises(KeyError):  # RBP-31: a logo set that does not exist is an error, as before
+        rbp_motifs.choose_logo_sets(tmp_path, [23], ["lab_a"], own_sets=False)
+
+
 @pytest.mark.realdata
 def test_every_real_rbp31_set_names_its_rbps(real_data_dir) -> None:
     database = {m.alt_name.split(":")[0] for m in read_meme(real_data_dir / "motifs/attract_meme/ATtRACT/Homo_sapiens.meme")}

@@ -37,6 +37,9 @@ from utrbert.runs.store import ItemStore, settings_digest
 __all__ = [
     "RBP_ALIASES",
     "rbps_of_set",
+    "rbps_for_sets",
+    "set_label",
+    "choose_logo_sets",
     "MotifRunSettings",
     "motif_fingerprint_fields",
     "motif_store",
@@ -83,6 +86,63 @@ def rbps_of_set(set_name: str) -> tuple[str, ...]:
     return RBP_ALIASES.get(key, (key,))
 
 
+_RBP31_NAME = re.compile(r"^\d+_[^_]+_[^_]+")
+
+
+def rbps_for_sets(
+    set_names: Sequence[str], set_rbps: Mapping[str, Sequence[str]] | None, own_sets: bool
+) -> dict[str, tuple[str, ...]]:
+    """The RBPs given for each set, for :func:`run_motif_sets` (sets not in the result: read from the set's name).
+
+    ``set_rbps`` maps set names to gene symbols (as ATtRACT names them). In a folder of your own sets
+    (``own_sets``) the name says nothing about the protein, so a set without an entry gets none (no own-RBP
+    check) rather than a protein read from its name. Entries for sets not run are left out (with a warning).
+    """
+    given = {name: tuple(str(rbp).upper() for rbp in rbps) for name, rbps in (set_rbps or {}).items()}
+    unknown = sorted(set(given) - set(set_names))
+    if unknown:
+        logger.warning("set_rbps names sets that are not run here: %s (sets: %s)", unknown, list(set_names))
+    if own_sets:
+        return {name: given.get(name, ()) for name in set_names}
+    return {name: given[name] for name in set_names if name in given}
+
+
+def set_label(set_name: str, number: bool = False) -> str:
+    """A short name for figures: the protein of an RBP-31 set (``23_PARCLIP_PUM2_hg19`` -> ``PUM2``, with
+    ``number``: ``23_PUM2``), a set of your own by its whole name."""
+    if not _RBP31_NAME.match(set_name):
+        return set_name
+    parts = set_name.split("_")
+    return f"{parts[0]}_{parts[2]}" if number else parts[2]
+
+
+def choose_logo_sets(
+    root: str | os.PathLike[str], logo_sets: Sequence[str | int], with_motifs: Sequence[str], own_sets: bool,
+    fallback: int = 5,
+) -> tuple[list[str], str]:
+    """The sets whose logos are drawn, and a sentence for the page.
+
+    ``logo_sets`` are found under ``root`` (:func:`~utrbert.data.readers.find_rbp31_set`); those with motifs
+    (``with_motifs``) are drawn. In a folder of your own sets, logo sets that are not in the folder are skipped,
+    and when none of them has motifs the first ``fallback`` sets with motifs are drawn instead (the sentence says so).
+    """
+    from utrbert.data.readers import find_rbp31_set
+
+    found = []
+    for key in logo_sets:
+        try:
+            found.append(find_rbp31_set(root, key))
+        except KeyError:
+            if not own_sets:
+                raise
+    shown = [name for name in found if name in with_motifs]
+    if shown or not own_sets:
+        return shown, ""
+    shown = list(with_motifs)[:fallback]
+    return shown, (f"None of `logo_sets` ({', '.join(map(str, logo_sets))}) is a set of this folder with motifs: "
+                   f"the logos are those of the first {len(shown)} sets with motifs.") if shown else ""
+
+
 @dataclass(frozen=True)
 class MotifRunSettings:
     """What determines a set's motif result (its fingerprint covers all of it, plus the model's)."""
@@ -101,14 +161,20 @@ class MotifRunSettings:
                 "match_q": self.match_q, "head_summary_positives": self.head_summary_positives}
 
 
-def motif_fingerprint_fields(bench_settings: Any, settings: MotifRunSettings, database: Sequence[Pwm]) -> dict[str, Any]:
-    """What determines a set's motif result: the motif settings, the motif database by content, and the
-    fine-tuned classifier (the RBP benchmark's ``pretrained`` fingerprint)."""
+def motif_fingerprint_fields(
+    bench_settings: Any, settings: MotifRunSettings, database: Sequence[Pwm], rbps: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """What determines a set's motif result: the motif settings, the motif database by content, the
+    fine-tuned classifier (the RBP benchmark's ``pretrained`` fingerprint) and, only when they are given instead
+    of read from the set's name, the set's own RBPs (``rbps``)."""
     from utrbert.motifs.meme import database_identity
     from utrbert.runs.benchmark import settings_fingerprint
 
-    return {"motif": {**settings.as_dict(), "database": database_identity(database)},
-            "model": settings_fingerprint(bench_settings, "pretrained")}
+    fields = {"motif": {**settings.as_dict(), "database": database_identity(database)},
+              "model": settings_fingerprint(bench_settings, "pretrained")}
+    if rbps is not None:
+        fields["rbps"] = sorted(rbps)
+    return fields
 
 
 def motif_store(results_dir: str | os.PathLike[str]) -> ItemStore:
@@ -198,11 +264,14 @@ def run_motif_item(
     artifacts_dir: str | os.PathLike[str] | None = None,
     run_label: str = "",
     benchmark_results_dir: str | os.PathLike[str] | None = None,
+    rbps: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Attention -> motifs -> TOMTOM for one set; write and return its JSON (reused when fingerprints match).
 
     The attention comes from the RBP benchmark's attention file
     (:func:`~utrbert.runs.benchmark.attention_path` of ``benchmark_results_dir``) when it matches (same fine-tuning fingerprint, layers and positives), else from the saved or re-fine-tuned classifier.
+    ``rbps``: the set's own RBPs (gene symbols) instead of :func:`rbps_of_set` of its name, in the fingerprint;
+    empty: no own-RBP check (``own_rbp_check`` false in the record).
     """
     from utrbert.chapters.rbp_binding import load_set_splits
     from utrbert.models.finetuning import stratified_subsample
@@ -210,7 +279,7 @@ def run_motif_item(
     from utrbert.runs.builtin_methods import positive_attention
     from utrbert.runs.provenance import environment
 
-    fields = motif_fingerprint_fields(bench_settings, settings, database)
+    fields = motif_fingerprint_fields(bench_settings, settings, database, rbps)
     fingerprint = settings_digest(fields)
     store = motif_store(results_dir)
     existing = store.read(set_name, fingerprint)  # an item made with other settings is an error
@@ -236,7 +305,7 @@ def run_motif_item(
                                                     bench_settings.finetune.device, settings.head_summary_positives,
                                                     settings.batch_size)
     report = find_and_match_motifs(positives, negatives, scores, settings.motifs, database, settings.match_q)
-    own = set(rbps_of_set(set_name))
+    own = set(rbps_of_set(set_name) if rbps is None else rbps)
     in_database = sorted(own & {t.alt_name.split(":", 1)[0] for t in database})
     significant = report.matches[report.matches["q"] < settings.match_q] if not report.matches.empty else report.matches
     own_hits = significant[significant["target_rbp"].isin(own)] if not significant.empty else significant
@@ -258,6 +327,7 @@ def run_motif_item(
         "set": set_name,
         "rbps": sorted(own),
         "rbps_in_database": in_database,
+        "own_rbp_check": bool(own),
         "n_motifs": len(motifs),
         "n_matched": int(sum(m["match_q"] is not None and m["match_q"] < settings.match_q for m in motifs)),
         "best_match": None if best is None else {"motif": best["motif"], "consensus": best["consensus"],
@@ -293,8 +363,12 @@ def run_motif_sets(
     run_label: str = "",
     time_budget_s: float | None = None,
     benchmark_results_dir: str | os.PathLike[str] | None = None,
+    set_rbps: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every missing set; stop starting new sets after ``time_budget_s`` (at least one set per call).
+
+    ``set_rbps``: set name -> its own RBPs, given instead of read from the name (:func:`rbps_for_sets`;
+    see ``rbps`` of :func:`run_motif_item`).
 
     Sets whose fine-tuned classifier is saved under ``artifacts_dir`` go first (no fine-tuning needed), then
     sets whose RBP benchmark item is finished (in ``benchmark_results_dir``; the benchmark will not fine-tune
@@ -302,8 +376,10 @@ def run_motif_sets(
     """
     from utrbert.runs.benchmark import attention_path, fine_tuned_model_path, item_path
 
-    store, fingerprint = motif_store(results_dir), settings_digest(motif_fingerprint_fields(bench_settings, settings, database))
-    found = {name: store.read(name, fingerprint) for name in set_names}  # other settings: an error, before any work
+    given = dict(set_rbps or {})
+    store = motif_store(results_dir)
+    found = {name: store.read(name, settings_digest(motif_fingerprint_fields(bench_settings, settings, database, given.get(name))))
+             for name in set_names}  # other settings: an error, before any work
     done = {name: record for name, record in found.items() if record is not None}
 
     def rank(name: str) -> tuple[bool, bool]:
@@ -319,7 +395,7 @@ def run_motif_sets(
             logger.info("time budget used: %d sets left for a later run", len(todo) - computed)
             break
         done[name] = run_motif_item(rbp31_root, name, bench_settings, settings, database, results_dir, artifacts_dir,
-                                    run_label, benchmark_results_dir)
+                                    run_label, benchmark_results_dir, given.get(name))
         computed += 1
     return [done[name] for name in set_names if name in done]
 
@@ -339,7 +415,7 @@ def motif_summary_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         best = record.get("best_match") or {}
         rows.append({
             "set": record["set"],
-            "RBP": ", ".join(record["rbps"]),
+            "RBP": ", ".join(record["rbps"]) or "not given",
             "in ATtRACT": bool(record["rbps_in_database"]),
             "motifs": record["n_motifs"],
             "matched": record["n_matched"],
