@@ -31,7 +31,8 @@ from utrbert.runs.benchmark import BenchmarkSettings, MethodRegistry, SetSplits,
 from utrbert.runs.builtin_methods import resolve_methods
 from utrbert.runs.store import atomic_write_json
 
-__all__ = ["M6aProtocol", "read_m6a_windows", "m6a_splits", "run_m6a_benchmark", "m6a_auroc_table", "m6a_summary"]
+__all__ = ["M6aProtocol", "read_m6a_windows", "m6a_splits", "run_m6a_benchmark", "m6a_auroc_table", "m6a_summary",
+           "choose_analysis_sets", "optional_dm3loc"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,38 @@ def m6a_splits(root: str | os.PathLike[str], name: str, settings: BenchmarkSetti
         out.append(SetSplits(f"{name}_fold{fold}", train, valid, [test_file[i] for i in test_rows],
                              len(test_file) - len(test_rows), len(test_rows)))
     return out
+
+
+def choose_analysis_sets(
+    analysis_sets: Sequence[str], names: Sequence[str], available: dict[str, tuple[str, ...]], own_sets: bool
+) -> tuple[list[str], str]:
+    """The data sets whose fine-tuned classifier is read in the analysis sections (those of ``analysis_sets`` run
+    here with a train file), and a sentence for the page.
+
+    In a folder of your own sets (``own_sets``), when ``analysis_sets`` names none of them, every set of the folder
+    with a train file is analysed instead, and the sentence says so.
+    """
+    chosen = [n for n in analysis_sets if n in names and "train" in available[n]]
+    if chosen or not own_sets:
+        return chosen, ""
+    chosen = [n for n in names if "train" in available[n]]
+    if not chosen:
+        return [], "No set of this folder has a train file: the analysis sections have no classifier to read."
+    return chosen, (f"`analysis_sets` ({', '.join(analysis_sets) or 'none'}) names none of this folder's sets with a "
+                    f"train file: the sections below analyse all of them ({', '.join(chosen)}).")
+
+
+def optional_dm3loc(data_dir: str | os.PathLike[str] | None) -> Path | None:
+    """The DM3Loc folder of the data directory (``data_dir`` or ``$UTRBERT_DATA``), or None when there is no data
+    directory or no DM3Loc in it (the sections that place sites on mRNAs are then skipped)."""
+    from utrbert.data.readers import DM3LOC_FASTA_NAME
+    from utrbert.data.registry import DatasetNotFoundError, dataset_path
+
+    try:
+        path = dataset_path("dm3loc", data_dir)
+    except DatasetNotFoundError:
+        return None
+    return path if (path / DM3LOC_FASTA_NAME).is_file() else None
 
 
 def _check_protocol(results_dir: Path, protocol: M6aProtocol) -> None:
