@@ -4,11 +4,13 @@ The paper's contribution score of a token (3UTRBERT, Eq. 8) is the softmax atten
 query to that token, summed over the heads of a layer. :func:`cls_attention` computes exactly that,
 batch by batch, and keeps only the ``[CLS]`` row: it never materialises an ``L x L`` attention map, so
 the model keeps running with its fast ``sdpa`` attention (no :func:`~utrbert.models.model.use_eager_attention`
-needed). How it works: a forward pre-hook on each chosen layer's ``BertSelfAttention`` takes the layer's
-input hidden states and recomputes, with that module's own ``query`` and ``key`` projections, the
-scaled dot products of the ``[CLS]`` query (position 0) with every key, adds the padding mask and takes
-the softmax, which is what the eager implementation does for that one row. The forward pass stops
-after the deepest chosen layer.
+needed). How it works: the hidden states entering each chosen layer are taken and, with that layer's own
+``query`` and ``key`` projections, the scaled dot products of the ``[CLS]`` query (position 0) with every key
+are recomputed, the padding mask added and the softmax taken, which is what the eager implementation does for
+that one row. For stock BERT layers the pass is :func:`utrbert.models.lean_forward.layer_inputs` (layer by
+layer, temporaries one chunk of the batch at a time, stopping at the deepest chosen layer); for other encoders
+a forward pre-hook on each chosen layer's self-attention does the same inside the model's own forward pass,
+which is stopped after the deepest chosen layer.
 
 Per-k-mer scores become per-nucleotide scores with :func:`kmer_to_nucleotide` (each nucleotide gets
 the mean of the scores of the k-mers covering it, 3UTRBERT's ``get_real_score(..., "mean")``).
@@ -33,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from utrbert.models.lean_forward import chunk_sequences, layer_inputs, supports_lean_forward
 from utrbert.models.model import k_from_vocab_size
 from utrbert.tokens.tokenization import CLS_ID, PAD_ID, SEP_ID, KmerEncoding, WindowedEncoding
 
@@ -383,16 +386,24 @@ def _batches(inputs: _Inputs, batch_size: int, sort_by_length: bool) -> list[np.
 # ----- streaming [CLS] rows -----------------------------------------------------------------------
 
 
+LEAN_CHUNK_TOKENS = 2048
+"""Tokens per chunk of the layer-by-layer pass (:func:`utrbert.models.lean_forward.layer_inputs`)."""
+
+
 class _StopForward(Exception):
     """Raised by the hook of the deepest chosen layer: the rest of the forward pass is not needed."""
 
 
-def _cls_probabilities(module: nn.Module, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _cls_probabilities(module: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """Softmax attention of the ``[CLS]`` query to every key, per head: (batch, heads, tokens), float32.
 
     The same computation as transformers 5.24 ``BertSelfAttention`` + ``eager_attention_forward`` for the
-    query at position 0: ``softmax(q k^T * head_size**-0.5 + padding mask)``.
+    query at position 0: ``softmax(q k^T * head_size**-0.5 + padding mask)``; ``chunk`` sequences at a time
+    when given (the keys of one chunk exist at a time).
     """
+    if chunk is not None and chunk < hidden.shape[0]:
+        return torch.cat([_cls_probabilities(module, hidden[start : start + chunk], mask[start : start + chunk])
+                          for start in range(0, hidden.shape[0], chunk)])
     batch, length, _ = hidden.shape
     head_size = module.attention_head_size
     scaling = getattr(module, "scaling", head_size**-0.5)
@@ -433,7 +444,8 @@ def _stream_cls_rows(
 
         return hook
 
-    handles = [
+    lean = supports_lean_forward(base)  # stock BERT layers: the layer-by-layer pass with chunked temporaries
+    handles = [] if lean else [
         base.encoder.layer[index].attention.self.register_forward_pre_hook(make_hook(index), with_kwargs=True)
         for index in layers
     ]
@@ -448,10 +460,17 @@ def _stream_cls_rows(
                 mask_t = torch.from_numpy(attention_mask).to(device)
                 current["mask"] = mask_t.bool()
                 captured.clear()
-                try:
-                    base(input_ids=ids_t, attention_mask=mask_t)
-                except _StopForward:
-                    pass
+                if lean:
+                    chunk = chunk_sequences(int(ids_t.shape[1]), LEAN_CHUNK_TOKENS)
+                    for index, hidden in layer_inputs(base, ids_t, current["mask"], deepest, LEAN_CHUNK_TOKENS):
+                        if index in layers:
+                            captured[index] = _cls_probabilities(base.encoder.layer[index].attention.self, hidden,
+                                                                 current["mask"], chunk)
+                else:
+                    try:
+                        base(input_ids=ids_t, attention_mask=mask_t)
+                    except _StopForward:
+                        pass
                 missing = [index for index in layers if index not in captured]
                 if missing:  # pragma: no cover - would mean the model skipped a layer
                     raise RuntimeError(f"layers {missing} were not run by the model's forward pass")
