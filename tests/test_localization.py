@@ -242,6 +242,41 @@ def test_subsample_restrict_folds_and_head_and_tail() -> None:
     assert len(joined) == 8000 and joined == sequence[:4000] + sequence[-4000:]
 
 
+def test_a_slow_method_fits_on_a_seeded_subsample_of_each_fold_and_scores_the_whole_test_part(monkeypatch) -> None:
+    from utrbert.chapters import localization
+
+    train, valid = np.arange(0, 300), np.arange(300, 400)
+    small_train, small_valid = localization.fit_subsample(train, valid, max_train=60, seed=4)
+    assert len(small_train) == 60 and len(small_valid) == 20  # the valid part keeps the same fraction
+    assert set(small_train) <= set(train) and set(small_valid) <= set(valid) and list(small_train) == sorted(small_train)
+    again = localization.fit_subsample(train, valid, max_train=60, seed=4)
+    assert np.array_equal(again[0], small_train) and not np.array_equal(localization.fit_subsample(train, valid, 60, 5)[0], small_train)
+    assert all(np.array_equal(a, b) for a, b in zip(localization.fit_subsample(train, valid, None, 0), (train, valid)))
+    assert len(localization.fit_subsample(train, valid, 1000, 0)[0]) == 300
+    with pytest.raises(ValueError, match="positive"):
+        localization.fit_subsample(train, valid, 0, 0)
+
+    seen = {}
+
+    class Recorder:  # stands in for the CNN: records what it is fitted and asked to score
+        def __init__(self, **_):
+            pass
+
+        def fit(self, x_train, y_train, x_valid, y_valid):
+            seen.update(train=len(x_train), valid=len(x_valid))
+
+        def predict_scores(self, x_test):
+            seen["test"] = len(x_test)
+            return np.zeros((len(x_test), 6))
+
+    import utrbert.baselines.classifiers as classifiers
+
+    monkeypatch.setattr(classifiers, "CnnClassifier", Recorder)
+    sequences, labels = ["ACGU"] * 500, np.zeros((500, 6), dtype=int)
+    scores = localization.cnn_fit_predict(sequences, labels, seed=0, max_train=60)(train, valid, np.arange(400, 500))
+    assert seen == {"train": 60, "valid": 20, "test": 100} and scores.shape == (100, 6)
+
+
 def test_compare_methods_on_the_folds_and_an_independent_test_set() -> None:
     from utrbert.chapters.localization import (
         cnn_fit_predict, compare_methods, fold_rows, kmer_lr_fit_predict, length_fit_predict, localization_labels,

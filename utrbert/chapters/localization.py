@@ -31,7 +31,7 @@ from utrbert.data.records import SequenceRecord
 
 __all__ = ["COMPARTMENTS", "MACRO_COMPARTMENTS", "localization_labels", "subsample_mrnas", "restrict_folds", "fold_rows",
            "cross_fold_predictions", "fold_metrics", "head_and_tail", "kmer_lr_fit_predict", "length_fit_predict",
-           "pooling_head_fit_predict", "cnn_fit_predict", "METHODS", "LocalizationSettings", "localization_methods",
+           "pooling_head_fit_predict", "fit_subsample", "cnn_fit_predict", "METHODS", "LocalizationSettings", "localization_methods",
            "LocalizationComparison", "compare_methods", "describe"]
 
 logger = logging.getLogger(__name__)
@@ -203,12 +203,36 @@ def pooling_head_fit_predict(windows: np.ndarray, mask: np.ndarray, labels: np.n
     return fit_predict
 
 
-def cnn_fit_predict(sequences: Sequence[str], labels: np.ndarray, seed: int = 0, **cnn: Any) -> FitPredict:
+def fit_subsample(train: Sequence[int], valid: Sequence[int], max_train: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded ``max_train`` of a fold's train rows and the same fraction of its valid rows (sorted; all rows when
+    ``max_train`` is None or not smaller), for a method too slow to fit on every training mRNA.
+
+    >>> train, valid = fit_subsample(range(100), range(100, 140), max_train=10, seed=0)
+    >>> len(train), len(valid), set(train) <= set(range(100)), set(valid) <= set(range(100, 140))
+    (10, 4, True, True)
+    """
+    train, valid = np.asarray(train, dtype=np.int64), np.asarray(valid, dtype=np.int64)
+    if max_train is None or max_train >= len(train):
+        return train, valid
+    if max_train < 1:
+        raise ValueError(f"max_train must be positive, got {max_train}")
+    rng = np.random.default_rng(seed)
+    kept_valid = max(1, round(len(valid) * max_train / len(train)))
+    return (np.sort(rng.choice(train, size=max_train, replace=False)),
+            np.sort(rng.choice(valid, size=min(kept_valid, len(valid)), replace=False)))
+
+
+def cnn_fit_predict(sequences: Sequence[str], labels: np.ndarray, seed: int = 0, max_train: int | None = None,
+                    **cnn: Any) -> FitPredict:
     """The one-hot CNN of the RBP benchmark with one output per compartment (sequence only), early-stopped on
-    each fold's valid part; ``sequences`` are what it reads (e.g. :func:`head_and_tail` of each mRNA)."""
+    each fold's valid part; ``sequences`` are what it reads (e.g. :func:`head_and_tail` of each mRNA).
+
+    ``max_train``: fit on a seeded subsample of each fold's train part (and the same fraction of its valid part,
+    :func:`fit_subsample`); the whole test part is scored either way."""
     from utrbert.baselines.classifiers import CnnClassifier
 
     def fit_predict(train: Sequence[int], valid: Sequence[int], test: Sequence[int]) -> np.ndarray:
+        train, valid = fit_subsample(train, valid, max_train, seed)
         model = CnnClassifier(seed=seed, progress=False, **cnn)
         model.fit([sequences[i] for i in train], labels[train], [sequences[i] for i in valid], labels[valid])
         return model.predict_scores([sequences[i] for i in test])
@@ -237,6 +261,7 @@ class LocalizationSettings:
     kmer_C: float = 1e-3
     segment_nt: int = 4000
     seed: int = 0
+    cnn_max_train: int | None = None  # the CNN fits on a seeded subsample of each fold's train part (None: all)
 
     def as_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -245,7 +270,7 @@ class LocalizationSettings:
 
         head = self.head if self.head is not None else HeadConfig(seed=self.seed)
         return {"head": asdict(head), "cnn": dict(self.cnn), "kmer_ks": list(self.kmer_ks), "kmer_C": self.kmer_C,
-                "segment_nt": self.segment_nt, "seed": self.seed}
+                "segment_nt": self.segment_nt, "seed": self.seed, "cnn_max_train": self.cnn_max_train}
 
 
 def localization_methods(
@@ -273,7 +298,7 @@ def localization_methods(
             out[name] = pooling_head_fit_predict(windows, mask, labels, head)
         elif name == "cnn":
             out[name] = cnn_fit_predict([head_and_tail(s, settings.segment_nt) for s in sequences], labels,
-                                        seed=settings.seed, **settings.cnn)
+                                        seed=settings.seed, max_train=settings.cnn_max_train, **settings.cnn)
         elif name == "kmer_lr":
             out[name] = kmer_lr_fit_predict(sequences, labels, settings.kmer_ks, settings.kmer_C, settings.seed)
         else:

@@ -170,7 +170,7 @@ def embed_mrnas(
     each shard and the sha256 of every finished shard (the manifest is rewritten atomically after each one);
     a cache made with anything else is an error, never mixed in. A shard whose file is missing, unreadable or
     not the one recorded (truncated, overwritten) is rebuilt, never read. ``precision="bf16"`` runs the
-    encoder under bf16 autocast (CUDA only) and is recorded in the manifest (fp32, the default, is unmarked).
+    encoder under bf16 autocast (CUDA, or a CPU with native bf16) and is recorded in the manifest (fp32, the default, is unmarked).
     """
     import torch
 

@@ -47,6 +47,7 @@ __all__ = [
     "PretrainingConfig",
     "autocast",
     "check_precision",
+    "resolve_precision",
     "cpu_supports_bf16",
     "SCHEDULES",
     "TrainingResult",
@@ -104,6 +105,19 @@ def check_precision(precision: str, device: str) -> None:
         raise ValueError(
             "bf16 autocast on the CPU needs AVX512-BF16 or AMX, which this CPU lacks; use precision='fp32'"
         )
+
+
+def resolve_precision(precision: str, device: str | torch.device) -> str:
+    """``"auto"`` -> ``"bf16"`` on CUDA or a CPU with native bf16 (:func:`cpu_supports_bf16`), else ``"fp32"``;
+    ``"fp32"`` and ``"bf16"`` are returned as they are (and checked with :func:`check_precision`).
+
+    >>> resolve_precision("fp32", "cpu")
+    'fp32'
+    """
+    if precision == "auto":
+        return "bf16" if str(device).startswith("cuda") or cpu_supports_bf16() else "fp32"
+    check_precision(precision, str(device))
+    return precision
 
 
 def autocast(precision: str, device: str | torch.device) -> Any:

@@ -71,11 +71,9 @@ class PretrainingRecipe:
 
     def resolved_precision(self) -> str:
         """``precision`` with ``"auto"`` resolved for this device."""
-        from utrbert.models.pretraining import cpu_supports_bf16
+        from utrbert.models.pretraining import resolve_precision
 
-        if self.precision != "auto":
-            return self.precision
-        return "bf16" if str(self.device).startswith("cuda") or cpu_supports_bf16() else "fp32"
+        return self.precision if self.precision != "auto" else resolve_precision("auto", self.device)
 
 
 def book_utr_records(data_root: str | os.PathLike[str], progress: bool = False) -> list[SequenceRecord]:
