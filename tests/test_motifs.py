@@ -109,6 +109,32 @@ def test_offsets_place_the_query_on_the_key_for_every_geometry(query: str, key: 
     assert overlap and all(query[i] == key[j] for i, j in overlap)
 
 
+def _every_key_aligned(query: str, keys: list[str], aligner) -> tuple[float, list[tuple[int, int]]]:
+    """The reference: the first optimal alignment of the query with every key, kept when it reaches the best score."""
+    best, hits = -np.inf, []
+    for index, key in enumerate(keys):
+        alignment = next(iter(aligner.align(query, key)))
+        if len(alignment.aligned[0]) == 0:
+            continue
+        offset = int(alignment.aligned[1][0][0]) - int(alignment.aligned[0][0][0])
+        if alignment.score > best:
+            best, hits = float(alignment.score), [(index, offset)]
+        elif alignment.score == best:
+            hits.append((index, offset))
+    return float(best), hits
+
+
+@pytest.mark.parametrize("scores", [AlignerScores(), AlignerScores(end_gap=-1.0), AlignerScores(mismatch=-3.0)])
+def test_best_alignments_score_every_key_but_align_only_the_best_ones(scores: AlignerScores) -> None:
+    rng = np.random.default_rng(7)
+    aligner = make_aligner(scores)
+    for _ in range(300):
+        keys = ["".join(rng.choice(list("ACGU"), rng.integers(4, 9))) for _ in range(rng.integers(0, 12))]
+        keys += keys[:2]  # repeated keys tie exactly
+        query = "".join(rng.choice(list("AC" if rng.random() < 0.3 else "ACGU"), rng.integers(3, 9)))
+        assert best_alignments(query, keys, aligner) == _every_key_aligned(query, keys, aligner)
+
+
 def test_merged_instances_are_placed_in_the_key_frame_and_deduplicated() -> None:
     seq = "AAAAUGUACAUAAAA"
     table = pd.DataFrame({"motif": ["UGUACAU", "GUACAUA"], "p": [1e-9, 1e-8], "p_adjusted": [1e-8, 1e-7],

@@ -290,19 +290,19 @@ def best_alignments(query: str, keys: Sequence[str], aligner: Any) -> tuple[floa
     >>> best_alignments("AUUUA", ["AUUU", "UUUA"], make_aligner())
     (4.0, [(0, 0), (1, -1)])
     """
+    # scores first (no traceback, the cheap part), alignments only for the keys that can reach the best score
+    scores = [float(aligner.score(query, key)) for key in keys]
     best, hits = -np.inf, []
-    for index, key in enumerate(keys):
-        alignment = next(iter(aligner.align(query, key)))
-        score = float(alignment.score)
+    for index in sorted(range(len(keys)), key=lambda i: -scores[i]):
+        if scores[index] < best:
+            break
+        alignment = next(iter(aligner.align(query, keys[index])))
         segments = alignment.aligned
-        if len(segments[0]) == 0:
+        if len(segments[0]) == 0:  # nothing aligned: not a candidate key (the next best score may be)
             continue
-        offset = int(segments[1][0][0]) - int(segments[0][0][0])
-        if score > best:
-            best, hits = score, [(index, offset)]
-        elif score == best:
-            hits.append((index, offset))
-    return float(best), hits
+        best = scores[index]
+        hits.append((index, int(segments[1][0][0]) - int(segments[0][0][0])))
+    return float(best), sorted(hits)
 
 
 @dataclass
