@@ -104,15 +104,25 @@ def _attention_worker(method: str, size: str, n: int, length: int, batch_size: i
     seconds = time.perf_counter() - started
     queue.put({"seconds": seconds, "peak_above_baseline_mb": max(0.0, _peak_mb() - baseline_rss),
                "baseline_rss_mb": baseline_rss, "scores": np.asarray(scores, dtype=np.float32),
-               "layers": config.num_hidden_layers, "heads": config.num_attention_heads, "tokens": int(ids.shape[1])})
+               "layers": config.num_hidden_layers, "heads": config.num_attention_heads, "tokens": int(encoding.padded()["input_ids"].shape[1])})
 
 
-def _run_isolated(*args: Any) -> dict[str, Any]:
+def _run_isolated(target: Any, *args: Any) -> dict[str, Any]:
+    """``target(*args, queue)`` in a fresh process; its result, or an error when the process dies without one."""
+    import queue as queues
+
     context = mp.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_attention_worker, args=(*args, queue))
+    channel = context.Queue()
+    process = context.Process(target=target, args=(*args, channel))
     process.start()
-    result = queue.get()
+    while True:
+        try:
+            result = channel.get(timeout=5)
+            break
+        except queues.Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"{target.__name__}{args} ended without a result "
+                                   f"(exit code {process.exitcode}); see its traceback above") from None
     process.join()
     return result
 
@@ -123,8 +133,8 @@ def attention_rows(sizes: list[str], n: int, length: int, batch_size: int, threa
     for entry in sizes:
         size, _, count = entry.partition(":")
         windows = int(count) if count else n
-        eager = _run_isolated("eager", size, windows, length, batch_size, threads)
-        streaming = _run_isolated("streaming", size, windows, length, batch_size, threads)
+        eager = _run_isolated(_attention_worker, "eager", size, windows, length, batch_size, threads)
+        streaming = _run_isolated(_attention_worker, "streaming", size, windows, length, batch_size, threads)
         difference = float(np.nanmax(np.abs(eager["scores"] - streaming["scores"])))
         if difference > 1e-5:
             raise AssertionError(f"{size}: streaming and eager scores differ by {difference:g}")
@@ -243,15 +253,10 @@ def motif_scale_rows(sizes: list[int], data_dir: Path, attention_dir: Path, inpu
     """:func:`~utrbert.motifs.discovery.discover_motifs` (the book's settings) on saved inputs of each size, each in a
     fresh process; the cost per added sequence between consecutive sizes says whether it grows linearly."""
     rows: list[dict[str, Any]] = []
-    context = mp.get_context("spawn")
     for n in sizes:
         folder = inputs_dir / f"n{n}"
         described = write_motif_inputs(data_dir, attention_dir, n, folder)
-        queue = context.Queue()
-        process = context.Process(target=_motif_worker, args=(str(folder), str(database), queue))
-        process.start()
-        result = queue.get()
-        process.join()
+        result = _run_isolated(_motif_worker, str(folder), str(database))
         row = {"step": "discover_motifs", **described, "inputs": folder.relative_to(inputs_dir.parent).as_posix(),
                **result}
         if rows:
@@ -282,6 +287,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     result = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {"benchmark": "attention_motifs"}
+    for legacy in ("environment", "threads"):  # one run for both parts, before each part kept its own run record
+        result.pop(legacy, None)
     lines = []
     if "attention" in args.parts:
         attention = attention_rows(args.sizes, args.n, args.length, args.batch_size, args.threads)
