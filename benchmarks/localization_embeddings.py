@@ -106,8 +106,8 @@ def _batched_only(args: argparse.Namespace, records: list, source: str) -> dict:
     reused = [number for number in range(len(shards)) if (cache / f"shard_{number:05d}.npz").is_file()]
     computed_records = [r for number, shard in enumerate(shards) if number not in reused for r in shard]
     started = time.perf_counter()
-    embeddings = embed_mrnas(args.model, records, cache, batch_size=args.batch_size, device=args.device,
-                             progress=True, precision=args.precision)
+    embeddings = embed_mrnas(args.model, records, cache, shard_size=shard_size, batch_size=args.batch_size,
+                             device=args.device, progress=True, precision=args.precision)
     seconds = time.perf_counter() - started
     computed_ids = {r.id for r in computed_records}
     rows = [i for i, name in enumerate(embeddings.ids) if name in computed_ids]

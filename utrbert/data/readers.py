@@ -489,11 +489,18 @@ def read_labeled_sequences(path: PathLikeStr, k: int | None = None) -> list[Sequ
     tables (``.tsv``, ``.csv``, ``.txt``) -> :func:`read_labeled_table`.
     """
     path = Path(path)
+    if _labeled_format(path) == "fasta":
+        return read_labeled_fasta(path)
+    return read_labeled_table(path, k=k)
+
+
+def _labeled_format(path: Path) -> str:
+    """``"fasta"`` or ``"table"`` from a labelled file's suffix (``.gz`` allowed on top); ValueError otherwise."""
     suffix = _plain_suffix(path)
     if suffix in FASTA_SUFFIXES:
-        return read_labeled_fasta(path)
+        return "fasta"
     if suffix in TABLE_SUFFIXES:
-        return read_labeled_table(path, k=k)
+        return "table"
     raise ValueError(
         f"{path}: cannot tell the format from the suffix {suffix!r}; "
         f"use one of {list(FASTA_SUFFIXES) + list(TABLE_SUFFIXES)} (optionally + .gz)"
@@ -801,15 +808,11 @@ def read_mst_m6a(
 
 def _iter_labeled_lines(path: Path) -> Iterator[tuple[int, SequenceRecord]]:
     """``(line, record)`` of a labelled FASTA or table, read as :func:`read_labeled_sequences` reads it."""
-    suffix = _plain_suffix(path)
-    if suffix in FASTA_SUFFIXES:
+    if _labeled_format(path) == "fasta":
         for entry, record in _iter_headed_records(path, parse_labeled_header):
             yield entry.line, record
-    elif suffix in TABLE_SUFFIXES:
-        yield from _iter_table_records(path, None, "auto", True)
     else:
-        raise ValueError(f"{path}: cannot tell the format from the suffix {suffix!r}; "
-                         f"use one of {list(FASTA_SUFFIXES) + list(TABLE_SUFFIXES)} (optionally + .gz)")
+        yield from _iter_table_records(path, None, "auto", True)
 
 
 def read_m6a_user_file(

@@ -54,22 +54,19 @@ def supports_lean_forward(base: nn.Module) -> bool:
     return all(type(layer) is BertLayer and type(layer.attention.self) is BertSelfAttention for layer in layers)
 
 
-def _layer_forward_(layer: nn.Module, hidden: torch.Tensor, key_mask: torch.Tensor | None, chunk: int) -> None:
+def _layer_forward_(layer: nn.Module, hidden: torch.Tensor, masks: list[torch.Tensor | None], chunk: int) -> None:
     """``BertLayer.forward`` of ``hidden`` (batch, tokens, dims), chunk by chunk of ``chunk`` sequences, written
-    back into ``hidden`` (a chunk's output depends on that chunk's input only); eval mode."""
+    back into ``hidden`` (a chunk's output depends on that chunk's input only); ``masks`` holds each chunk's
+    sdpa key mask (None for a chunk without padding); eval mode."""
     attention = layer.attention.self
     batch, length, _ = hidden.shape
     heads, size = attention.num_attention_heads, attention.attention_head_size
-    for start in range(0, batch, chunk):
+    for start, mask in zip(range(0, batch, chunk), masks):
         piece = hidden[start : start + chunk]
         rows = piece.shape[0]
         query = attention.query(piece).view(rows, length, heads, size).transpose(1, 2)
         key = attention.key(piece).view(rows, length, heads, size).transpose(1, 2)
         value = attention.value(piece).view(rows, length, heads, size).transpose(1, 2)
-        mask = None
-        if key_mask is not None:
-            part = key_mask[start : start + chunk]
-            mask = None if bool(part.all()) else part[:, None, None, :]
         context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=attention.scaling)
         del query, key, value
         context = context.transpose(1, 2).reshape(rows, length, heads * size)
@@ -109,7 +106,10 @@ def layer_inputs(
         raise ValueError("the lean forward pass is for inference: put the model in eval mode")
     batch, length = int(input_ids.shape[0]), int(input_ids.shape[1])
     chunk = chunk_sequences(length, chunk_tokens)
-    mask = None if key_mask is None or bool(key_mask.all()) else key_mask.bool()
+    masks: list[torch.Tensor | None] = []  # each chunk's key mask, decided once for every layer
+    for start in range(0, batch, chunk):
+        part = None if key_mask is None else key_mask[start : start + chunk].bool()
+        masks.append(None if part is None or bool(part.all()) else part[:, None, None, :])
     hidden: torch.Tensor | None = None
     for start in range(0, batch, chunk):
         piece = base.embeddings(input_ids=input_ids[start : start + chunk])
@@ -122,4 +122,4 @@ def layer_inputs(
         yield index, hidden
         if index == last_layer or index == len(layers):
             return
-        _layer_forward_(layers[index], hidden, mask, chunk)
+        _layer_forward_(layers[index], hidden, masks, chunk)
